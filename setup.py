@@ -1,0 +1,53 @@
+"""Install the mono_depth_ros ament_python package (colcon, pip or uv)."""
+
+from glob import glob
+import os
+
+from setuptools import find_packages, setup
+
+PACKAGE = 'mono_depth_ros'
+
+# One line per command-line tool: '<executable> = <module>:<function>'.
+CONSOLE_SCRIPTS = [
+    'mono-depth-doctor = mono_depth_ros.tools.doctor:main',
+]
+
+
+def share_files(folder: str) -> list[tuple[str, list[str]]]:
+    """Map every file below folder to its install directory under share/<package>."""
+    entries = {}
+    for path in sorted(glob(os.path.join(folder, '**', '*'), recursive=True)):
+        if os.path.isfile(path):
+            target = os.path.join('share', PACKAGE, os.path.dirname(path))
+            entries.setdefault(target, []).append(path)
+    return sorted(entries.items())
+
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    packages=find_packages(exclude=['test', 'test.*']),
+    package_data={PACKAGE: ['splits/*/*.txt', 'data/**/*']},
+    include_package_data=True,
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
+        ('share/' + PACKAGE, ['package.xml']),
+        *share_files('launch'),
+        *share_files('config'),
+        *share_files('models'),
+    ],
+    install_requires=['setuptools'],
+    extras_require={
+        'ros': [
+            'ros-jazzy-rclpy', 'ros-jazzy-sensor-msgs', 'ros-jazzy-rmw-fastrtps-cpp',
+            'ros-jazzy-std-msgs', 'ros-jazzy-diagnostic-msgs', 'ros-jazzy-geometry-msgs',
+            'ros-jazzy-visualization-msgs', 'ros-jazzy-std-srvs',
+        ],
+    },
+    zip_safe=True,
+    maintainer='mono_depth_ros maintainers',
+    maintainer_email='maintainers@mono-depth-ros.dev',
+    description='Metric monocular depth estimation node and KITTI tools for ROS 2.',
+    license='Apache-2.0',
+    entry_points={'console_scripts': CONSOLE_SCRIPTS},
+)
