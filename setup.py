@@ -10,6 +10,7 @@ PACKAGE = 'mono_depth_ros'
 # One line per command-line tool: '<executable> = <module>:<function>'.
 CONSOLE_SCRIPTS = [
     'mono-depth-doctor = mono_depth_ros.tools.doctor:main',
+    'mono-depth-download-kitti = mono_depth_ros.tools.download_kitti:main',
 ]
 
 
