@@ -6,7 +6,7 @@ from mono_depth_ros.kitti.calib import (
     read_calib_file,
     velo_to_image_matrix,
 )
-from mono_depth_ros.kitti.ground_truth import generate_depth_map
+from mono_depth_ros.kitti.ground_truth import generate_depth_map, scan_to_depth_map
 from mono_depth_ros.kitti.io import (
     KittiFormatError,
     load_velodyne,
@@ -18,5 +18,5 @@ from mono_depth_ros.kitti.splits import read_split, SPLIT_FILES, split_path, Spl
 __all__ = [
     'generate_depth_map', 'KittiFormatError', 'load_intrinsics', 'load_velo_to_cam',
     'load_velodyne', 'read_calib_file', 'read_image', 'read_improved_gt', 'read_split',
-    'split_path', 'SPLIT_FILES', 'SplitEntry', 'velo_to_image_matrix',
+    'scan_to_depth_map', 'split_path', 'SPLIT_FILES', 'SplitEntry', 'velo_to_image_matrix',
 ]

@@ -35,7 +35,13 @@ def generate_depth_map(calib_dir: str | os.PathLike, velo_path: str | os.PathLik
     the camera z; negative depths become 0.
     """
     velo_to_image, size = velo_to_image_matrix(calib_dir, cam)
-    rows, cols, depth = project_points(load_velodyne(velo_path), velo_to_image, size, vel_depth)
+    return scan_to_depth_map(load_velodyne(velo_path), velo_to_image, size, vel_depth)
+
+
+def scan_to_depth_map(points: np.ndarray, velo_to_image: np.ndarray, size: tuple[int, int],
+                      vel_depth: bool = False) -> np.ndarray:
+    """Return the H×W float32 depth map of Velodyne points (N×3+) under a 3×4 projection."""
+    rows, cols, depth = project_points(points, velo_to_image, size, vel_depth)
     depth_map = np.zeros(size, dtype=np.float64)
     # Sorted nearest first, np.unique's first occurrence of each pixel is its nearest point.
     order = np.argsort(depth, kind='stable')
