@@ -1,0 +1,109 @@
+"""sensor_msgs / diagnostic_msgs messages of the depth node's outputs (no rclpy).
+
+Every output copies the input header (stamp and optical frame_id). Shared by mono_depth_node and
+mono-depth-bag so live and offline outputs are the same messages.
+"""
+
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+import numpy as np
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
+
+from mono_depth_ros.depth_outputs import DepthOutputs
+from mono_depth_ros.ros.conversions import depth_to_image, make_pointcloud2, numpy_to_image
+
+# Output topic names relative to the node namespace (REP 118 / image_pipeline conventions).
+TOPIC_DEPTH = 'depth'
+TOPIC_DEPTH_INFO = 'depth/camera_info'
+TOPIC_CONFIDENCE = 'depth/confidence'
+TOPIC_COLORIZED = 'depth/colorized'
+TOPIC_POINTS = 'points'
+TOPIC_DIAGNOSTICS = '/diagnostics'
+DIAGNOSTIC_NAME = 'mono_depth_node: depth estimation'
+
+
+def copy_header(header: Header) -> Header:
+    """A fresh Header with the same stamp and frame_id."""
+    out = Header(frame_id=header.frame_id)
+    out.stamp.sec, out.stamp.nanosec = header.stamp.sec, header.stamp.nanosec
+    return out
+
+
+def intrinsics_camera_info(intrinsics: tuple[float, float, float, float],
+                           image_size: tuple[int, int], header: Header) -> CameraInfo:
+    """A plumb-bob CameraInfo without distortion for (fx, fy, cx, cy) at image_size (H, W)."""
+    fx, fy, cx, cy = intrinsics
+    info = CameraInfo(header=copy_header(header), height=image_size[0], width=image_size[1],
+                      distortion_model='plumb_bob')
+    info.d = [0.0] * 5
+    info.k = np.array([fx, 0, cx, 0, fy, cy, 0, 0, 1], dtype=np.float64)
+    info.r = np.eye(3).ravel()
+    info.p = np.array([fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0], dtype=np.float64)
+    return info
+
+
+def depth_camera_info(info: CameraInfo | None, intrinsics: tuple[float, float, float, float],
+                      image_size: tuple[int, int], header: Header) -> CameraInfo:
+    """CameraInfo of the depth image: the input one re-stamped, or one from the intrinsics.
+
+    The depth is published at the camera resolution, so the input K and P apply unchanged; a
+    CameraInfo with width/height unset (0) gets the image size filled in.
+    """
+    if info is None:
+        return intrinsics_camera_info(intrinsics, image_size, header)
+    out = CameraInfo(header=copy_header(header), height=image_size[0], width=image_size[1],
+                     distortion_model=info.distortion_model, binning_x=info.binning_x,
+                     binning_y=info.binning_y, roi=info.roi)
+    out.d, out.k, out.r, out.p = list(info.d), info.k, info.r, info.p
+    return out
+
+
+def output_messages(outputs: DepthOutputs, header: Header, camera_info: CameraInfo
+                    ) -> dict[str, Any]:
+    """Messages by output topic for the arrays that were computed (all with the input header)."""
+    messages: dict[str, Any] = {
+        TOPIC_DEPTH: depth_to_image(outputs.depth, copy_header(header)),
+        TOPIC_DEPTH_INFO: camera_info,
+    }
+    if outputs.confidence is not None:
+        messages[TOPIC_CONFIDENCE] = numpy_to_image(outputs.confidence, '32FC1',
+                                                    copy_header(header))
+    if outputs.colorized is not None:
+        messages[TOPIC_COLORIZED] = numpy_to_image(outputs.colorized, 'bgr8',
+                                                   copy_header(header))
+    if outputs.points is not None:
+        messages[TOPIC_POINTS] = make_pointcloud2(outputs.points, outputs.colors,
+                                                  copy_header(header))
+    return messages
+
+
+OUTPUT_TYPES = {TOPIC_DEPTH: Image, TOPIC_DEPTH_INFO: CameraInfo, TOPIC_CONFIDENCE: Image,
+                TOPIC_COLORIZED: Image, TOPIC_POINTS: PointCloud2}
+
+
+def diagnostics_message(stats: dict[str, Any], info: dict[str, str], stamp: Any,
+                        warning: str = '') -> DiagnosticArray:
+    """A DiagnosticArray with one status: counters, rate, latency, device, model, last error."""
+    level, message = DiagnosticStatus.OK, 'running'
+    if warning:
+        level, message = DiagnosticStatus.WARN, warning
+    if stats.get('last_error') and stats.get('recent_error'):
+        level, message = DiagnosticStatus.WARN, f'bad input: {stats["last_error"]}'
+    status = DiagnosticStatus(level=level, name=DIAGNOSTIC_NAME, message=message,
+                              hardware_id=info.get('device', ''))
+    values = {**info, **{key: value for key, value in stats.items() if key != 'recent_error'}}
+    status.values = [KeyValue(key=key, value=f'{value:.2f}' if isinstance(value, float)
+                              else str(value)) for key, value in values.items()]
+    array = DiagnosticArray(status=[status])
+    array.header.stamp = stamp
+    return array
+
+
+def diagnostics_values(array: DiagnosticArray) -> dict[str, str]:
+    """The key/value pairs of the depth node's status in a DiagnosticArray ({} if absent)."""
+    for status in array.status:
+        if status.name == DIAGNOSTIC_NAME:
+            return {pair.key: pair.value for pair in status.values}
+    return {}

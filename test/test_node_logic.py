@@ -1,0 +1,139 @@
+"""The node's pure parts: newest-frame slot, stamp matcher, throttle, statistics, outputs."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from mono_depth_ros.constants import KITTI_INTRINSICS
+from mono_depth_ros.depth_outputs import compute_outputs, mask_depth, OutputSettings
+from mono_depth_ros.node_logic import (
+    ErrorThrottle,
+    fallback_intrinsics,
+    FrameStats,
+    LatestSlot,
+    StampMatcher,
+)
+
+
+def test_latest_slot_keeps_only_the_newest_and_counts_replacements():
+    slot = LatestSlot()
+    assert slot.put('a') is False
+    assert slot.put('b') is True  # 'a' was never taken: dropped
+    assert slot.put('c') is True
+    assert slot.take(timeout=0.0) == 'c'
+    assert slot.take(timeout=0.0) is None
+
+
+def test_latest_slot_take_waits_for_a_put_from_another_thread():
+    slot = LatestSlot()
+    thread = threading.Thread(target=slot.put, args=('frame',))
+    thread.start()
+    assert slot.take(timeout=10.0) == 'frame'
+    thread.join()
+    slot.close()
+    assert slot.take(timeout=10.0) is None
+
+
+def test_matcher_pairs_in_either_order_within_tolerance():
+    matcher = StampMatcher(tolerance_ns=1000)
+    assert matcher.add_info(5_000, 'info5') is None
+    assert matcher.add_image(5_400, 'img5') == (('img5', 'info5'), False)
+    # image first, then its info
+    assert matcher.add_image(9_000, 'img9') == (None, False)
+    assert matcher.add_info(9_001, 'info9') == ('img9', 'info9')
+    # a stamp 2 µs away is another frame
+    assert matcher.add_image(12_000, 'img12') == (None, False)
+    assert matcher.add_info(14_000, 'info14') is None
+
+
+def test_matcher_picks_the_closest_info_and_reports_displaced_images():
+    matcher = StampMatcher(tolerance_ns=10)
+    matcher.add_info(100, 'far')
+    matcher.add_info(104, 'near')
+    assert matcher.add_image(103, 'img')[0] == ('img', 'near')
+    assert matcher.add_image(500, 'lonely') == (None, False)
+    assert matcher.add_image(600, 'newer') == (None, True)  # 'lonely' gave up
+    assert matcher.add_info(500, 'late') is None            # its info came too late
+    assert matcher.add_info(600, 'info600') == ('newer', 'info600')
+
+
+def test_matcher_buffer_forgets_old_infos():
+    matcher = StampMatcher(tolerance_ns=0, buffer=3)
+    for stamp in range(5):
+        matcher.add_info(stamp, f'info{stamp}')
+    assert matcher.add_image(1, 'img')[0] is None
+    assert matcher.add_image(4, 'img')[0] == ('img', 'info4')
+
+
+def test_fallback_intrinsics_are_kitti_scaled_to_the_image():
+    fx, fy, cx, cy = KITTI_INTRINSICS
+    assert fallback_intrinsics((375, 1242)) == pytest.approx((fx, fy, cx, cy))
+    half = fallback_intrinsics((375 // 2 * 1, 621))
+    assert half[0] == pytest.approx(fx / 2)
+    assert half[2] == pytest.approx((cx + 0.5) / 2 - 0.5)
+
+
+def test_error_throttle_once_per_period_per_kind():
+    throttle = ErrorThrottle(period=5.0)
+    assert throttle.should_log('encoding', 100.0)
+    assert not throttle.should_log('encoding', 104.9)
+    assert throttle.should_log('zero K', 104.9)
+    assert throttle.should_log('encoding', 105.0)
+
+
+def test_frame_stats_rate_latency_and_counters():
+    stats = FrameStats()
+    for i in range(11):  # done every 0.1 s, latency 20 ms except one 120 ms frame
+        latency = 0.12 if i == 5 else 0.02
+        stats.processed_frame(10.0 + 0.1 * i - latency, 10.0 + 0.1 * i)
+    stats.count('dropped_busy', 3)
+    stats.error('unsupported image encoding')
+    snap = stats.snapshot()
+    assert snap['processed'] == 11 and snap['dropped_busy'] == 3 and snap['errors'] == 1
+    assert snap['rate_hz'] == pytest.approx(10.0)
+    assert snap['latency_p50_ms'] == pytest.approx(20.0)
+    assert snap['latency_p95_ms'] == pytest.approx(70.0)  # numpy linear percentile of 10×20, 120
+    assert snap['last_error'] == 'unsupported image encoding'
+
+
+def test_mask_depth_nan_outside_range():
+    depth = np.array([[0.05, 1.0, 90.0], [np.inf, 80.0, -1.0]], np.float32)
+    masked = mask_depth(depth, 0.1, 80.0)
+    assert masked.dtype == np.float32
+    np.testing.assert_array_equal(np.isnan(masked), [[True, False, True], [True, False, True]])
+    assert masked[1, 1] == 80.0
+
+
+def test_outputs_cloud_uses_calibrated_principal_point_and_stride():
+    depth = np.full((6, 8), 4.0, np.float32)
+    depth[1, 2] = 2.0
+    rgb = np.zeros((6, 8, 3), np.uint8)
+    rgb[..., 0] = np.arange(8, dtype=np.uint8)[None, :] * 10
+    fx, fy, cx, cy = 100.0, 50.0, 1.5, 4.25  # far from the image centre (3.5, 2.5)
+    out = compute_outputs(depth, None, rgb, (fx, fy, cx, cy), OutputSettings(cloud_stride=1))
+    assert out.points.shape == (6, 8, 3) and out.colors.shape == (6, 8, 3)
+    # pixel (u=2, v=1): x = (2 - 1.5)·2/100 = 0.01, y = (1 - 4.25)·2/50 = -0.13
+    np.testing.assert_allclose(out.points[1, 2], [0.01, -0.13, 2.0], rtol=1e-6)
+    assert out.colors[1, 2, 0] == 20
+    assert out.colorized.shape == (6, 8, 3) and out.confidence is None
+    strided = compute_outputs(depth, None, rgb, (fx, fy, cx, cy), OutputSettings(cloud_stride=2))
+    assert strided.points.shape == (3, 4, 3)
+    # strided row 1, column 3 is pixel (u=6, v=2): x = 4.5·4/100, y = -2.25·4/50
+    np.testing.assert_allclose(strided.points[1, 3], [0.18, -0.18, 4.0], rtol=1e-6)
+    assert strided.colors[1, 3, 0] == 60
+
+
+def test_outputs_filter_by_range_and_confidence_unorganised():
+    depth = np.array([[2.0, 30.0], [5.0, 0.01]], np.float32)
+    confidence = np.array([[0.9, 0.9], [0.1, 0.9]], np.float32)
+    rgb = np.zeros((2, 2, 3), np.uint8)
+    settings = OutputSettings(min_depth=0.1, max_depth=80.0, max_range=20.0,
+                              min_confidence=0.5, cloud_organized=False)
+    out = compute_outputs(depth, confidence, rgb, (10.0, 10.0, 0.0, 0.0), settings)
+    # 30 m is out of range, 5 m has low confidence, 0.01 m is below min_depth: one point left
+    assert out.points.shape == (1, 3) and out.points[0, 2] == 2.0
+    assert np.isnan(out.depth[1, 1]) and out.depth[0, 1] == 30.0
+    organised = compute_outputs(depth, confidence, rgb, (10.0, 10.0, 0.0, 0.0),
+                                OutputSettings(max_range=20.0, min_confidence=0.5))
+    assert np.isfinite(organised.points[..., 2]).tolist() == [[True, False], [False, False]]

@@ -1,0 +1,90 @@
+"""Node parameters: declared once, defaults only in the params file, strict validation."""
+
+import re
+
+import pytest
+import yaml
+
+from mono_depth_ros.node_params import (
+    check_model_source,
+    check_value,
+    default_params_file,
+    load_defaults,
+    markdown_table,
+    ParamError,
+    SPECS,
+    validate,
+)
+
+
+def test_params_file_gives_every_default_and_nothing_else(repo_root):
+    path = repo_root / 'config' / 'mono_depth_node.yaml'
+    assert default_params_file() == path
+    values = yaml.safe_load(path.read_text())['mono_depth_node']['ros__parameters']
+    assert set(values) == {spec.name for spec in SPECS}
+    defaults = load_defaults()
+    assert defaults['device'] == 'auto' and defaults['input_qos'] == 'sensor_data'
+    assert defaults['output_qos'] == 'reliable'
+
+
+def test_every_spec_has_a_description_and_a_matching_default_type():
+    defaults = load_defaults()
+    for spec in SPECS:
+        assert len(spec.description) > 20, spec.name
+        assert type(defaults[spec.name]) is spec.type, spec.name
+
+
+def test_params_file_with_unknown_or_missing_key_is_rejected(tmp_path):
+    values = dict(load_defaults())
+    values['devise'] = 'cpu'
+    path = tmp_path / 'bad.yaml'
+    path.write_text(yaml.safe_dump({'mono_depth_node': {'ros__parameters': values}}))
+    with pytest.raises(ParamError, match=r"unknown parameter\(s\) \['devise'\]"):
+        load_defaults(path)
+    del values['devise'], values['device']
+    path.write_text(yaml.safe_dump({'mono_depth_node': {'ros__parameters': values}}))
+    with pytest.raises(ParamError, match="no default for parameter.*'device'"):
+        load_defaults(path)
+
+
+@pytest.mark.parametrize('name, value, message', [
+    ('device', 'gpu', "'device' = 'gpu' is not allowed; set it to one of: auto, cuda, cpu"),
+    ('precision', 'int8', 'fp32, fp16, bf16'),
+    ('cloud_stride', 0, r'out of range; set it within \[1, 64\]'),
+    ('input_height', 100, r'step 32'),
+    ('min_confidence', 1.5, r'\[0, 1\]'),
+    ('max_range', float('nan'), 'out of range'),
+    ('publish_points', 'yes', 'must be a bool'),
+    ('colour_scale', 1.0, 'unknown parameter'),
+])
+def test_bad_values_name_the_parameter_and_what_to_set(name, value, message):
+    with pytest.raises(ParamError, match=message):
+        check_value(name, value)
+
+
+def test_relations_between_parameters():
+    values = dict(load_defaults())
+    assert check_value('max_range', 10) == 10.0  # ints are accepted for floats
+    with pytest.raises(ParamError, match='min_depth .* must be below max_depth'):
+        validate({**values, 'min_depth': 50.0, 'max_depth': 40.0})
+    with pytest.raises(ParamError, match='set both input_height and input_width'):
+        validate({**values, 'input_height': 96})
+    assert validate({**values, 'input_height': 96, 'input_width': 320})['input_width'] == 320
+
+
+def test_model_source_must_be_a_file_or_explicit_random_weights(tmp_path):
+    values = dict(load_defaults())
+    with pytest.raises(ParamError, match='set the parameter checkpoint'):
+        check_model_source(values)
+    with pytest.raises(ParamError, match='checkpoint file not found'):
+        check_model_source({**values, 'checkpoint': str(tmp_path / 'missing.pt')})
+    check_model_source({**values, 'allow_random_weights': True})
+    (tmp_path / 'model.pt').write_bytes(b'x')
+    check_model_source({**values, 'checkpoint': str(tmp_path / 'model.pt')})
+
+
+def test_readme_parameter_table_is_generated_from_the_specs(repo_root):
+    readme = (repo_root / 'README.md').read_text()
+    table = markdown_table()
+    assert table in readme, 'README parameter table is stale: paste node_params.markdown_table()'
+    assert len(re.findall(r'^\| `', table, re.M)) == len(SPECS)
