@@ -11,6 +11,7 @@ PACKAGE = 'mono_depth_ros'
 CONSOLE_SCRIPTS = [
     'mono-depth-doctor = mono_depth_ros.tools.doctor:main',
     'mono-depth-download-kitti = mono_depth_ros.tools.download_kitti:main',
+    'mono_depth_node = mono_depth_ros.node:main',
 ]
 
 
