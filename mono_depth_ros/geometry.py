@@ -204,3 +204,36 @@ def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     if not {'red', 'green', 'blue'} <= names:
         return points, None
     return points, np.stack([data[c] for c in ('red', 'green', 'blue')], axis=1)
+
+
+def invert_transform(transform: np.ndarray) -> np.ndarray:
+    """Inverse of a 4×4 rigid transform [R | t] (R orthonormal): [Rᵀ | -Rᵀt]."""
+    transform = np.asarray(transform, dtype=np.float64)
+    if transform.shape != (4, 4):
+        raise ValueError(f'need a 4×4 transform, got shape {transform.shape}')
+    inverse = np.eye(4)
+    inverse[:3, :3] = transform[:3, :3].T
+    inverse[:3, 3] = -transform[:3, :3].T @ transform[:3, 3]
+    return inverse
+
+
+def rotation_to_quaternion(rotation: np.ndarray) -> tuple[float, float, float, float]:
+    """Unit quaternion (x, y, z, w), w >= 0, of a 3×3 rotation matrix (re-orthonormalised)."""
+    rotation = np.asarray(rotation, dtype=np.float64)
+    if rotation.shape != (3, 3) or not np.all(np.isfinite(rotation)):
+        raise ValueError(f'need a finite 3×3 rotation matrix, got {rotation.tolist()}')
+    u, _, vt = np.linalg.svd(rotation)  # nearest rotation: KITTI's matrices are rounded
+    r = u @ vt
+    if np.linalg.det(r) < 0:
+        raise ValueError('matrix is a reflection, not a rotation (determinant < 0)')
+    # The eigenvector of the largest eigenvalue of Bar-Itzhack's symmetric 4×4 matrix.
+    k = np.array([
+        [r[0, 0] - r[1, 1] - r[2, 2], r[1, 0] + r[0, 1], r[2, 0] + r[0, 2], r[2, 1] - r[1, 2]],
+        [r[1, 0] + r[0, 1], r[1, 1] - r[0, 0] - r[2, 2], r[2, 1] + r[1, 2], r[0, 2] - r[2, 0]],
+        [r[2, 0] + r[0, 2], r[2, 1] + r[1, 2], r[2, 2] - r[0, 0] - r[1, 1], r[1, 0] - r[0, 1]],
+        [r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1], r[0, 0] + r[1, 1] + r[2, 2]],
+    ]) / 3.0
+    values, vectors = np.linalg.eigh(k)
+    q = vectors[:, np.argmax(values)]
+    q = q if q[3] >= 0 else -q
+    return tuple(float(c) for c in q)

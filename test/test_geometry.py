@@ -9,7 +9,9 @@ from mono_depth_ros.geometry import (
     colorize_depth,
     decimate,
     filter_points,
+    invert_transform,
     read_ply,
+    rotation_to_quaternion,
     scale_intrinsics,
     write_ply,
 )
@@ -126,3 +128,41 @@ def test_ply_round_trip_skips_nan(tmp_path):
     assert read_colors is None and len(read_points) == 2
     with pytest.raises(ValueError, match='colors'):
         write_ply(tmp_path / 'bad.ply', points, colors.astype(np.float32))
+
+
+def test_rotation_to_quaternion_by_hand():
+    rz90 = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(rotation_to_quaternion(rz90), [0, 0, np.sqrt(0.5), np.sqrt(0.5)],
+                               atol=1e-12)
+    np.testing.assert_allclose(rotation_to_quaternion(np.eye(3)), [0, 0, 0, 1], atol=1e-12)
+    rx180 = np.diag([1.0, -1.0, -1.0])
+    np.testing.assert_allclose(np.abs(rotation_to_quaternion(rx180)), [1, 0, 0, 0], atol=1e-12)
+    # optical frame (z forward, x right, y down) in a body frame (x forward, y left, z up)
+    optical = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+    np.testing.assert_allclose(rotation_to_quaternion(optical), [-0.5, 0.5, -0.5, 0.5],
+                               atol=1e-12)
+    with pytest.raises(ValueError, match='reflection'):
+        rotation_to_quaternion(np.diag([1.0, 1.0, -1.0]))
+
+
+def test_invert_transform():
+    transform = np.eye(4)
+    transform[:3, :3] = [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    transform[:3, 3] = [1.0, 2.0, 3.0]
+    inverse = invert_transform(transform)
+    np.testing.assert_allclose(inverse[:3, 3], [-2.0, 1.0, -3.0])
+    np.testing.assert_allclose(inverse @ transform, np.eye(4), atol=1e-12)
+
+
+def test_rotation_to_quaternion_round_trip():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+        rotation = q * np.sign(np.linalg.det(q))
+        x, y, z, w = rotation_to_quaternion(rotation)
+        back = np.array([
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ])
+        np.testing.assert_allclose(back, rotation, atol=1e-9)
