@@ -16,3 +16,17 @@ os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 def repo_root() -> Path:
     """The repository root."""
     return REPO_ROOT
+
+
+# A small synthetic KITTI-format world: 1 drive × 5 frames (3 train, 1 val, 1 test), seed 0.
+SYNTH_WORLD = {'drives': 1, 'frames': 5, 'seed': 0, 'val_fraction': 0.2, 'test_fraction': 0.2}
+
+
+@pytest.fixture(scope='session')
+def synth_world(tmp_path_factory) -> Path:
+    """Root of a small synthetic KITTI raw world (see mono_depth_ros.synth), made once per run."""
+    from mono_depth_ros.synth import generate_world
+
+    root = tmp_path_factory.mktemp('synth_world')
+    generate_world(root, **SYNTH_WORLD)
+    return root

@@ -1,0 +1,166 @@
+"""Write synthetic drives in the exact KITTI raw layout, with dense depth and split lists."""
+
+from collections.abc import Callable
+import copy
+from datetime import datetime, timedelta
+import os
+from pathlib import Path
+import shutil
+
+import cv2
+import numpy as np
+
+from mono_depth_ros.constants import MAX_DEPTH
+from mono_depth_ros.kitti import read_calib_file
+from mono_depth_ros.synth.raycast import CameraGrid, LIDAR_ELEVATIONS_DEG, LidarGrid
+from mono_depth_ros.synth.render import render_camera, scan_lidar
+from mono_depth_ros.synth.scene import build_scene
+
+DATE = '2011_09_26'
+CALIB_FILES = ('calib_cam_to_cam.txt', 'calib_velo_to_cam.txt', 'calib_imu_to_velo.txt')
+CALIB_DIR = Path(__file__).resolve().parents[1] / 'data' / 'kitti_calib' / DATE
+FRAME_PERIOD = 0.1          # seconds (10 Hz)
+START_TIME = datetime(2011, 9, 26, 13, 2, 25, 964389)
+
+
+class Rig:
+    """Camera 2 and Velodyne of the KITTI car, in the rectified camera-2 frame (world axes)."""
+
+    def __init__(self, calib_dir: Path = CALIB_DIR) -> None:
+        cam = read_calib_file(calib_dir / 'calib_cam_to_cam.txt')
+        velo = read_calib_file(calib_dir / 'calib_velo_to_cam.txt')
+        p_rect = cam['P_rect_02'].reshape(3, 4)
+        width, height = cam['S_rect_02']
+        self.size = (int(round(height)), int(round(width)))
+        self.k = p_rect[:, :3]
+        # P_rect_02 = K·[I | b]: camera 2 sits at −b in the rectified camera-0 frame.
+        offset = np.eye(4)
+        offset[:3, 3] = np.linalg.solve(self.k, p_rect[:, 3])
+        r_rect = np.eye(4)
+        r_rect[:3, :3] = cam['R_rect_00'].reshape(3, 3)
+        velo_to_cam = np.eye(4)
+        velo_to_cam[:3, :3] = velo['R'].reshape(3, 3)
+        velo_to_cam[:3, 3] = velo['T']
+        # Velodyne → camera 2 (rectified), so that P_rect_02·R_rect_00·[R|T] = K·velo_to_cam2.
+        self.velo_to_cam2 = offset @ r_rect @ velo_to_cam
+        self._camera = CameraGrid(np.zeros(3), self.k, self.size)
+        self._lidar = LidarGrid(self.velo_to_cam2[:3, 3], self.velo_to_cam2[:3, :3])
+
+    def camera(self, position: np.ndarray) -> CameraGrid:
+        """Camera-2 ray grid for a camera at a world position."""
+        grid = copy.copy(self._camera)
+        grid.origin = np.asarray(position, np.float64).copy()
+        return grid
+
+    def lidar(self, position: np.ndarray) -> LidarGrid:
+        """Velodyne ray grid for a camera at a world position."""
+        grid = copy.copy(self._lidar)
+        grid.origin = np.asarray(position, np.float64) + self.velo_to_cam2[:3, 3]
+        return grid
+
+    def lidar_sweep_mask(self, depth: np.ndarray) -> np.ndarray:
+        """True where a pixel's surface point lies within the lidar's vertical field of view."""
+        height, width = depth.shape
+        u, v = np.meshgrid(np.arange(width), np.arange(height))
+        rays = np.stack([u, v, np.ones_like(u)], -1) @ np.linalg.inv(self.k).T
+        cam = rays * depth[..., None]
+        velo = (cam - self.velo_to_cam2[:3, 3]) @ np.linalg.inv(self.velo_to_cam2[:3, :3]).T
+        elevation = np.degrees(np.arctan2(velo[..., 2], np.hypot(velo[..., 0], velo[..., 1])))
+        return elevation <= LIDAR_ELEVATIONS_DEG.max()
+
+
+def kitti_timestamp(moment: datetime, nanoseconds: int) -> str:
+    """KITTI's timestamp text, e.g. '2011-09-26 13:02:25.964389445'."""
+    return moment.strftime('%Y-%m-%d %H:%M:%S.') + f'{nanoseconds:09d}'
+
+
+def _timestamps(rng: np.random.Generator, start: datetime, frames: int) -> list[str]:
+    """10 Hz timestamps with sub-millisecond jitter, as the KITTI recordings have."""
+    base_ns = start.microsecond * 1000 + int(rng.integers(0, 1000))
+    out = []
+    for k in range(frames):
+        ns = base_ns + int(round(k * FRAME_PERIOD * 1e9)) + int(rng.integers(-200_000, 200_000))
+        seconds, rest = divmod(ns, 1_000_000_000)
+        out.append(kitti_timestamp(start.replace(microsecond=0) + timedelta(seconds=seconds),
+                                   rest))
+    return out
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    """Write a PNG (RGB arrays are stored as RGB, uint16 as 16-bit grey)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(str(path), image, [cv2.IMWRITE_PNG_COMPRESSION, 3]):
+        raise OSError(f'could not write {path}')
+
+
+def write_drive(root: Path, drive: int, frames: int, seed: int, rig: Rig,
+                progress: Callable[[], None] | None = None) -> str:
+    """Render and write one drive; returns its folder relative to root."""
+    rng = np.random.default_rng([seed, drive])
+    speed = rng.uniform(8.5, 11.5)
+    start = START_TIME + timedelta(minutes=7 * drive)
+    stamps = _timestamps(rng, start, frames)
+    scene = build_scene(rng, -60.0, speed * frames * FRAME_PERIOD + 320.0,
+                        frames * FRAME_PERIOD + 1.0)
+    folder = f'{DATE}/{DATE}_drive_{drive:04d}_sync'
+    base = root / folder
+    t0 = datetime.strptime(stamps[0][:26], '%Y-%m-%d %H:%M:%S.%f')
+    for k in range(frames):
+        moment = datetime.strptime(stamps[k][:26], '%Y-%m-%d %H:%M:%S.%f')
+        time = (moment - t0).total_seconds()
+        position = np.array([0.0, 0.0, speed * time])
+        frame_rng = np.random.default_rng([seed, drive, k])
+        image, depth = render_camera(scene, rig.camera(position), time, frame_rng)
+        name = f'{k:010d}'
+        _write_png(base / 'image_02' / 'data' / f'{name}.png', image)
+        dense = base / 'depth_dense' / 'image_02' / 'data'
+        dense.mkdir(parents=True, exist_ok=True)
+        np.save(dense / f'{name}.npy', depth)
+        gt = np.where((depth > 0) & (depth <= MAX_DEPTH) & rig.lidar_sweep_mask(depth), depth, 0)
+        _write_png(base / 'proj_depth' / 'groundtruth' / 'image_02' / f'{name}.png',
+                   np.round(gt * 256).astype(np.uint16))
+        scan = scan_lidar(scene, rig.lidar(position), time)
+        velo_dir = base / 'velodyne_points' / 'data'
+        velo_dir.mkdir(parents=True, exist_ok=True)
+        scan.tofile(velo_dir / f'{name}.bin')
+        if progress is not None:
+            progress()
+    for sub in ('image_02', 'velodyne_points'):
+        (base / sub / 'timestamps.txt').write_text('\n'.join(stamps) + '\n')
+    return folder
+
+
+def write_splits(root: Path, frames_by_drive: dict[str, int], val_fraction: float,
+                 test_fraction: float) -> dict[str, int]:
+    """Write splits/{train,val,test}_files.txt: per drive, the last frames go to val then test."""
+    lines: dict[str, list[str]] = {'train': [], 'val': [], 'test': []}
+    for folder, frames in frames_by_drive.items():
+        n_test = int(round(frames * test_fraction))
+        n_val = int(round(frames * val_fraction))
+        n_train = frames - n_test - n_val
+        for k in range(frames):
+            split = 'train' if k < n_train else 'val' if k < n_train + n_val else 'test'
+            lines[split].append(f'{folder} {k:010d} l')
+    (root / 'splits').mkdir(parents=True, exist_ok=True)
+    for split, entries in lines.items():
+        text = '\n'.join(entries) + ('\n' if entries else '')
+        (root / 'splits' / f'{split}_files.txt').write_text(text)
+    return {split: len(entries) for split, entries in lines.items()}
+
+
+def prepare_output(out_dir: str | os.PathLike, overwrite: bool) -> Path:
+    """Create out_dir; refuse a non-empty one unless overwrite (then it is emptied)."""
+    root = Path(out_dir)
+    if root.exists() and not root.is_dir():
+        raise FileExistsError(f'output path {root} exists and is not a directory')
+    if root.is_dir() and any(root.iterdir()):
+        if not overwrite:
+            raise FileExistsError(
+                f'output directory {root} is not empty; choose another or pass overwrite')
+        shutil.rmtree(root)
+    (root / DATE).mkdir(parents=True, exist_ok=True)
+    for name in CALIB_FILES:
+        shutil.copyfile(CALIB_DIR / name, root / DATE / name)
+    return root
