@@ -11,7 +11,11 @@ PACKAGE = 'mono_depth_ros'
 CONSOLE_SCRIPTS = [
     'mono-depth-doctor = mono_depth_ros.tools.doctor:main',
     'mono-depth-download-kitti = mono_depth_ros.tools.download_kitti:main',
+    'mono-depth-eval = mono_depth_ros.tools.evaluate:main',
+    'mono-depth-export-gt = mono_depth_ros.tools.export_gt:main',
+    'mono-depth-kitti2bag = mono_depth_ros.tools.kitti2bag:main',
     'mono_depth_node = mono_depth_ros.node:main',
+    'mono-depth-synth = mono_depth_ros.tools.synth:main',
 ]
 
 

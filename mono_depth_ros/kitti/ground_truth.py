@@ -5,7 +5,8 @@ import os
 import numpy as np
 
 from mono_depth_ros.kitti.calib import velo_to_image_matrix
-from mono_depth_ros.kitti.io import load_velodyne
+from mono_depth_ros.kitti.io import load_velodyne, read_improved_gt
+from mono_depth_ros.kitti.splits import SplitEntry
 
 
 def project_points(points: np.ndarray, velo_to_image: np.ndarray, size: tuple[int, int],
@@ -50,3 +51,52 @@ def scan_to_depth_map(points: np.ndarray, velo_to_image: np.ndarray, size: tuple
     depth_map[rows[keep], cols[keep]] = depth[keep]
     depth_map[depth_map < 0] = 0
     return depth_map.astype(np.float32)
+
+
+# Ground-truth protocol of each packaged test split: source and evaluation crop.
+PROTOCOLS = {
+    'eigen': {'gt': 'velodyne', 'crop': 'garg'},
+    'eigen_benchmark': {'gt': 'improved', 'crop': 'garg'},
+}
+GT_SOURCES = ('velodyne', 'improved')
+
+
+def load_ground_truth(root: str | os.PathLike, entry: SplitEntry, source: str = 'velodyne',
+                      vel_depth: bool = True) -> np.ndarray:
+    """Return the H×W float32 evaluation ground truth of one split entry (0 = none).
+
+    source 'velodyne' projects the scan (vel_depth=True: Velodyne x, the 'eigen' export);
+    'improved' reads proj_depth/groundtruth (the 'eigen_benchmark' protocol).
+    """
+    if source == 'improved':
+        return read_improved_gt(entry.improved_gt_path(root))
+    if source != 'velodyne':
+        raise ValueError(f'ground-truth source must be one of {GT_SOURCES}, got {source!r}')
+    return generate_depth_map(entry.calib_dir(root), entry.velodyne_path(root),
+                              cam=entry.camera, vel_depth=vel_depth)
+
+
+def save_gt_npz(path: str | os.PathLike, lines: list[str], depths: list[np.ndarray],
+                source: str) -> None:
+    """Write exported ground truth: one float32 array per frame plus the split lines it covers."""
+    if len(lines) != len(depths):
+        raise ValueError(f'{len(lines)} split lines but {len(depths)} depth maps')
+    arrays = {f'depth_{i:05d}': depth.astype(np.float32) for i, depth in enumerate(depths)}
+    np.savez_compressed(os.fspath(path), lines=np.array(lines, dtype=str),
+                        source=np.array(source), **arrays)
+
+
+def load_gt_npz(path: str | os.PathLike) -> tuple[list[str], list[np.ndarray], str]:
+    """Read a file written by save_gt_npz: (split lines, depth maps, source)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'ground-truth file not found: {path}')
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            lines = [str(line) for line in data['lines']]
+            depths = [data[f'depth_{i:05d}'] for i in range(len(lines))]
+            source = str(data['source'])
+    except (KeyError, ValueError, OSError) as error:
+        raise ValueError(f'{path} is not a ground-truth file of mono-depth-export-gt: '
+                         f'{error}') from error
+    return lines, depths, source
