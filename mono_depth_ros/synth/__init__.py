@@ -4,7 +4,13 @@ from collections.abc import Callable
 import os
 import time
 
-from mono_depth_ros.synth.writer import prepare_output, Rig, write_drive, write_splits
+from mono_depth_ros.synth.writer import (
+    plan_drive,
+    prepare_output,
+    Rig,
+    write_drive,
+    write_splits,
+)
 
 
 def _check(drives: int, frames: int, val_fraction: float, test_fraction: float) -> None:
@@ -38,12 +44,15 @@ def generate_world(out_dir: str | os.PathLike, drives: int = 1, frames: int = 4,
     root = prepare_output(out_dir, overwrite)
     rig = Rig()
     started = time.perf_counter()
-    folders = {write_drive(root, d, frames, seed, rig, progress): frames
-               for d in range(1, drives + 1)}
+    folders = {}
+    for drive in range(1, drives + 1):
+        plan = plan_drive(seed, drive, frames)
+        write_drive(root, plan, seed, drive, rig, progress)
+        folders[plan.folder] = frames
     elapsed = time.perf_counter() - started
     counts = write_splits(root, folders, val_fraction, test_fraction)
     return {'root': root, 'drives': list(folders), 'frames': drives * frames, 'splits': counts,
             'seconds_per_frame': elapsed / (drives * frames)}
 
 
-__all__ = ['generate_world']
+__all__ = ['generate_world', 'plan_drive', 'Rig']

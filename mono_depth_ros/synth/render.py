@@ -99,8 +99,9 @@ def _box_albedo(scene: sc.Scene, index: np.ndarray, p: np.ndarray, normal: np.nd
     lamp_band = (material == sc.CAR_BODY) & side_z & (height > 0.6) & (height < 0.8)
     width = np.abs(p[:, 0] - lo[:, 0])
     lamp = lamp_band & ((width < 0.35) | (width > scene.box_hi[index, 0] - lo[:, 0] - 0.35))
-    colour[lamp & (normal[:, 2] < 0)] = np.array([0.8, 0.05, 0.05])
-    colour[lamp & (normal[:, 2] > 0)] = np.array([0.95, 0.95, 0.8])
+    rear = (normal[:, 2] < 0) ^ (scene.box_speed[index] < 0)   # oncoming cars face -z
+    colour[lamp & rear] = np.array([0.8, 0.05, 0.05])
+    colour[lamp & ~rear] = np.array([0.95, 0.95, 0.8])
     return colour
 
 

@@ -171,7 +171,7 @@ def build_scene(rng: np.random.Generator, z_start: float, z_end: float,
                 duration: float) -> Scene:
     """Lay out a random street from z_start to z_end with traffic for duration seconds."""
     lay = Layout(lane_width=rng.uniform(3.0, 3.7), lanes_right=int(rng.integers(1, 3)),
-                 lanes_left=int(rng.integers(1, 3)), parking=float(rng.choice([0.0, 2.3, 2.5])),
+                 lanes_left=int(rng.integers(1, 3)), parking=rng.uniform(2.1, 2.6),
                  sidewalk=rng.uniform(2.5, 5.0), setback=rng.uniform(0.0, 4.0),
                  kerb_height=rng.uniform(0.1, 0.18))
     b = _Builder()

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 import copy
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 import os
 from pathlib import Path
@@ -14,7 +15,7 @@ from mono_depth_ros.constants import MAX_DEPTH
 from mono_depth_ros.kitti import read_calib_file
 from mono_depth_ros.synth.raycast import CameraGrid, LIDAR_ELEVATIONS_DEG, LidarGrid
 from mono_depth_ros.synth.render import render_camera, scan_lidar
-from mono_depth_ros.synth.scene import build_scene
+from mono_depth_ros.synth.scene import build_scene, Scene
 
 DATE = '2011_09_26'
 CALIB_FILES = ('calib_cam_to_cam.txt', 'calib_velo_to_cam.txt', 'calib_imu_to_velo.txt')
@@ -95,24 +96,40 @@ def _write_png(path: Path, image: np.ndarray) -> None:
         raise OSError(f'could not write {path}')
 
 
-def write_drive(root: Path, drive: int, frames: int, seed: int, rig: Rig,
-                progress: Callable[[], None] | None = None) -> str:
-    """Render and write one drive; returns its folder relative to root."""
+@dataclass
+class DrivePlan:
+    """Everything that decides a drive's frames: its scene, ego speed and timestamps."""
+
+    folder: str
+    scene: Scene
+    speed: float            # m/s along +z
+    stamps: list[str]       # KITTI timestamp text per frame
+    times: np.ndarray       # seconds since the first frame
+
+    def camera_position(self, frame: int) -> np.ndarray:
+        """World position of camera 2 at a frame."""
+        return np.array([0.0, 0.0, self.speed * self.times[frame]])
+
+
+def plan_drive(seed: int, drive: int, frames: int) -> DrivePlan:
+    """Lay out drive number drive (1-based) of a world; same arguments → same plan."""
     rng = np.random.default_rng([seed, drive])
-    speed = rng.uniform(8.5, 11.5)
-    start = START_TIME + timedelta(minutes=7 * drive)
-    stamps = _timestamps(rng, start, frames)
-    scene = build_scene(rng, -60.0, speed * frames * FRAME_PERIOD + 320.0,
-                        frames * FRAME_PERIOD + 1.0)
-    folder = f'{DATE}/{DATE}_drive_{drive:04d}_sync'
-    base = root / folder
-    t0 = datetime.strptime(stamps[0][:26], '%Y-%m-%d %H:%M:%S.%f')
-    for k in range(frames):
-        moment = datetime.strptime(stamps[k][:26], '%Y-%m-%d %H:%M:%S.%f')
-        time = (moment - t0).total_seconds()
-        position = np.array([0.0, 0.0, speed * time])
+    speed = float(rng.uniform(8.5, 11.5))
+    stamps = _timestamps(rng, START_TIME + timedelta(minutes=7 * drive), frames)
+    moments = [datetime.strptime(stamp[:26], '%Y-%m-%d %H:%M:%S.%f') for stamp in stamps]
+    times = np.array([(m - moments[0]).total_seconds() for m in moments])
+    scene = build_scene(rng, -60.0, speed * times[-1] + 320.0, float(times[-1]) + 1.0)
+    return DrivePlan(f'{DATE}/{DATE}_drive_{drive:04d}_sync', scene, speed, stamps, times)
+
+
+def write_drive(root: Path, plan: DrivePlan, seed: int, drive: int, rig: Rig,
+                progress: Callable[[], None] | None = None) -> None:
+    """Render and write every frame of a planned drive under root."""
+    base = root / plan.folder
+    for k, time in enumerate(plan.times):
+        position = plan.camera_position(k)
         frame_rng = np.random.default_rng([seed, drive, k])
-        image, depth = render_camera(scene, rig.camera(position), time, frame_rng)
+        image, depth = render_camera(plan.scene, rig.camera(position), time, frame_rng)
         name = f'{k:010d}'
         _write_png(base / 'image_02' / 'data' / f'{name}.png', image)
         dense = base / 'depth_dense' / 'image_02' / 'data'
@@ -121,15 +138,14 @@ def write_drive(root: Path, drive: int, frames: int, seed: int, rig: Rig,
         gt = np.where((depth > 0) & (depth <= MAX_DEPTH) & rig.lidar_sweep_mask(depth), depth, 0)
         _write_png(base / 'proj_depth' / 'groundtruth' / 'image_02' / f'{name}.png',
                    np.round(gt * 256).astype(np.uint16))
-        scan = scan_lidar(scene, rig.lidar(position), time)
+        scan = scan_lidar(plan.scene, rig.lidar(position), time)
         velo_dir = base / 'velodyne_points' / 'data'
         velo_dir.mkdir(parents=True, exist_ok=True)
         scan.tofile(velo_dir / f'{name}.bin')
         if progress is not None:
             progress()
     for sub in ('image_02', 'velodyne_points'):
-        (base / sub / 'timestamps.txt').write_text('\n'.join(stamps) + '\n')
-    return folder
+        (base / sub / 'timestamps.txt').write_text('\n'.join(plan.stamps) + '\n')
 
 
 def write_splits(root: Path, frames_by_drive: dict[str, int], val_fraction: float,
@@ -158,7 +174,8 @@ def prepare_output(out_dir: str | os.PathLike, overwrite: bool) -> Path:
     if root.is_dir() and any(root.iterdir()):
         if not overwrite:
             raise FileExistsError(
-                f'output directory {root} is not empty; choose another or pass overwrite')
+                f'output directory {root} is not empty; choose another or pass '
+                'overwrite=True (--overwrite) to replace it')
         shutil.rmtree(root)
     (root / DATE).mkdir(parents=True, exist_ok=True)
     for name in CALIB_FILES:
