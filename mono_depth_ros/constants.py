@@ -20,6 +20,10 @@ KITTI_INTRINSICS = (721.5377, 721.5377, 609.5593, 172.854)
 # Camera mounting height above the road on the KITTI vehicle (metres).
 KITTI_CAMERA_HEIGHT = 1.65
 
+# Velodyne HDL-64E mounting height above the road on the KITTI vehicle (metres): base_link on the
+# ground below it is the parent of velo_link in the bags mono-depth-kitti2bag writes.
+KITTI_VELODYNE_HEIGHT = 1.73
+
 # ImageNet normalisation (torchvision's pretrained encoders expect it).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

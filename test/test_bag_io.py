@@ -1,5 +1,10 @@
 """ROS 2 bags: write with rclpy serialisation, read back, and check with rosbags' own reader."""
 
+import json
+import os
+from pathlib import Path
+import sys
+
 import numpy as np
 import pytest
 from rosbags.rosbag2 import Reader
@@ -124,3 +129,18 @@ def test_bad_use_gives_clear_errors(tmp_path):
     with pytest.raises(BagError, match='not a ROS 2 bag'):
         bag_topics(tmp_path)
     assert msgtype_of(Image()) == msgtype_of(Image) == 'sensor_msgs/msg/Image'
+
+
+@pytest.mark.parametrize('msgtype', ['sensor_msgs/msg/Image', 'sensor_msgs/msg/CameraInfo',
+                                     'sensor_msgs/msg/PointCloud2'])
+def test_type_hashes_match_the_installed_messages(msgtype):
+    package, _, name = msgtype.split('/')
+    candidates = [Path(prefix) / 'share' / package / 'msg' / f'{name}.json' for prefix in
+                  [sys.prefix, *os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep)]
+                  if prefix]
+    found = [path for path in candidates if path.is_file()]
+    if not found:
+        pytest.skip(f'no type description file for {msgtype} under {sys.prefix}')
+    description = json.loads(found[0].read_text())
+    hashes = [h['hash_string'] for h in description['type_hashes'] if h['type_name'] == msgtype]
+    assert hashes == [typestore().hash_rihs01(msgtype)]
