@@ -1,0 +1,132 @@
+"""Model configs (strict, with defaults) and build_model, the one way to create a network."""
+
+from collections.abc import Mapping
+import copy
+import os
+from pathlib import Path
+import sys
+from typing import Any
+
+from mono_depth_ros.config import check_keys, ConfigError, load_yaml
+from mono_depth_ros.networks.encoder import ResNetEncoder
+from mono_depth_ros.networks.fcrn import FCRN
+from mono_depth_ros.networks.heads import DepthModel
+from mono_depth_ros.networks.msfusion import MSFusionNet
+from mono_depth_ros.networks.unet import UNet
+
+REQUIRED = object()
+
+ARCHITECTURES = {'msfusion': MSFusionNet, 'fcrn': FCRN, 'unet': UNet}
+
+TOP_DEFAULTS = {
+    'name': REQUIRED, 'architecture': REQUIRED, 'min_depth': REQUIRED, 'max_depth': REQUIRED,
+    'input_size': REQUIRED, 'canonical_focal': REQUIRED, 'encoder': REQUIRED,
+    'decoder': REQUIRED, 'bins': 0, 'loss': {},
+}
+ENCODER_DEFAULTS = {'depth': REQUIRED, 'pretrained_path': None, 'random_init': False}
+DECODER_DEFAULTS = {
+    'msfusion': {'context_channels': REQUIRED, 'channels': REQUIRED,
+                 'multiscale_blocks': 4, 'dilated_blocks': 4, 'upprojection_stages': 2},
+    'fcrn': {'channels': [1024, 512, 256, 128, 64]},
+    'unet': {'channels': [256, 128, 64, 32, 16]},
+}
+# Loss weights and options (the `loss:` section, read by mono_depth_ros.losses.DepthLoss).
+LOSS_DEFAULTS = {
+    'regression': 'berhu',      # 'berhu' or 'silog'
+    'regression_weight': 1.0,
+    'berhu_fraction': 0.2,      # c = fraction · max |residual| over the batch's valid pixels
+    'silog_lambda': 0.85,       # BTS variant: scale · sqrt(mean d² − λ mean(d)²)
+    'silog_scale': 10.0,
+    'ssim_weight': 0.0,
+    'ssim_window': 3,
+    'bins_weight': 0.0,         # cross-entropy on the ground-truth bin (needs the bin head)
+}
+
+
+def _section(config: Any, defaults: dict, where: str) -> dict:
+    """Merge a config section over its defaults, strictly, and insist on required keys."""
+    if not isinstance(config, Mapping):
+        raise ConfigError(f'{where} must be a mapping, got {type(config).__name__}')
+    check_keys(config, defaults, where)
+    merged = {**copy.deepcopy(defaults), **copy.deepcopy(dict(config))}
+    missing = sorted(key for key, value in merged.items() if value is REQUIRED)
+    if missing:
+        raise ConfigError(f'{where} is missing required key(s) {missing}')
+    return merged
+
+
+def validate_model_config(config: Mapping) -> dict:
+    """Return a complete, checked copy of a model config (defaults filled in)."""
+    cfg = _section(config, TOP_DEFAULTS, 'model config')
+    where = f'model config {cfg["name"]!r}'
+    if cfg['architecture'] not in ARCHITECTURES:
+        raise ConfigError(f'{where}: architecture must be one of {sorted(ARCHITECTURES)}, '
+                          f'got {cfg["architecture"]!r}')
+    if not 0 < float(cfg['min_depth']) < float(cfg['max_depth']):
+        raise ConfigError(f'{where}: need 0 < min_depth < max_depth, got '
+                          f'{cfg["min_depth"]}, {cfg["max_depth"]}')
+    size = cfg['input_size']
+    if (not isinstance(size, list | tuple) or len(size) != 2
+            or not all(isinstance(v, int) and v > 0 for v in size)):
+        raise ConfigError(f'{where}: input_size must be [H, W] positive integers, got {size!r}')
+    cfg['input_size'] = list(size)
+    if float(cfg['canonical_focal']) <= 0:
+        raise ConfigError(f'{where}: canonical_focal must be positive pixels')
+    if not isinstance(cfg['bins'], int) or cfg['bins'] < 0 or cfg['bins'] == 1:
+        raise ConfigError(f'{where}: bins must be 0 (no bin head) or an integer >= 2')
+    cfg['encoder'] = _section(cfg['encoder'], ENCODER_DEFAULTS, f'{where} encoder')
+    cfg['decoder'] = _section(cfg['decoder'], DECODER_DEFAULTS[cfg['architecture']],
+                              f'{where} decoder ({cfg["architecture"]})')
+    cfg['loss'] = _section(cfg['loss'], LOSS_DEFAULTS, f'{where} loss')
+    if cfg['loss']['regression'] not in ('berhu', 'silog'):
+        raise ConfigError(f"{where}: loss.regression must be 'berhu' or 'silog'")
+    if cfg['loss']['bins_weight'] and not cfg['bins']:
+        raise ConfigError(f'{where}: loss.bins_weight needs a bin head (bins > 0)')
+    return cfg
+
+
+def model_config_dirs() -> list[Path]:
+    """Folders searched for named model configs: the source tree, then installed share dirs."""
+    dirs = [Path(__file__).resolve().parents[2] / 'models']
+    prefixes = [sys.prefix, *os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep)]
+    dirs += [Path(p) / 'share' / 'mono_depth_ros' / 'models' for p in prefixes if p]
+    return [d for d in dirs if d.is_dir()]
+
+
+def available_models() -> dict[str, Path]:
+    """Map every named model config found to its YAML path (first folder wins)."""
+    found: dict[str, Path] = {}
+    for folder in model_config_dirs():
+        for path in sorted(folder.glob('*.yaml')):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def load_model_config(path_or_name: str | os.PathLike) -> dict:
+    """Load and validate a model config from a YAML path or a name such as 'msfusion_r18'."""
+    text = os.fspath(path_or_name)
+    if os.path.isfile(text) or text.endswith(('.yaml', '.yml')):
+        return validate_model_config(load_yaml(text))
+    models = available_models()
+    if text not in models:
+        raise ConfigError(f'unknown model {text!r}; available: {sorted(models)}')
+    return validate_model_config(load_yaml(models[text]))
+
+
+def build_model(config: Mapping, load_pretrained: bool = True) -> DepthModel:
+    """Build the network a model config describes.
+
+    With load_pretrained the encoder's ImageNet weights are read from encoder.pretrained_path
+    (a torchvision state dict) unless encoder.random_init is true; a missing or mismatched file
+    raises PretrainedWeightsError. Checkpoint loading and tests pass load_pretrained=False.
+    """
+    cfg = validate_model_config(config)
+    enc = cfg['encoder']
+    path = None
+    if load_pretrained and not enc['random_init']:
+        if not enc['pretrained_path']:
+            raise ConfigError(f'model config {cfg["name"]!r}: encoder.pretrained_path is empty '
+                              'and random_init is false')
+        path = enc['pretrained_path']
+    encoder = ResNetEncoder(enc['depth'], path)
+    return ARCHITECTURES[cfg['architecture']](cfg, encoder)

@@ -1,0 +1,118 @@
+"""Output heads: bounded metric depth and K log-spaced depth bins, and the shared model base."""
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+# Every network's input is padded (replicate) to a multiple of this stride and cropped back.
+PAD_STRIDE = 32
+
+
+def log_bin_edges(min_depth: float, max_depth: float, count: int) -> torch.Tensor:
+    """The count + 1 edges of count log-spaced bins from min_depth to max_depth (float64)."""
+    return torch.logspace(math.log10(min_depth), math.log10(max_depth), count + 1,
+                          dtype=torch.float64)
+
+
+def depth_to_bin(depth: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """Bin index of each depth: bin k holds [edges[k], edges[k+1]); the last bin includes
+    max_depth, and depths outside the range are clamped to the first or last bin."""
+    inner = edges[1:-1].to(depth.dtype)
+    return torch.bucketize(depth.contiguous(), inner, right=True)
+
+
+class DepthHead(nn.Module):
+    """3×3 conv to one channel; a sigmoid scaled in log space bounds depth to [min, max]."""
+
+    def __init__(self, cin: int, min_depth: float, max_depth: float) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, 1, 3, padding=1)
+        self.log_min = math.log(min_depth)
+        self.log_span = math.log(max_depth) - math.log(min_depth)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Depth in metres, B×1×H×W."""
+        return torch.exp(self.log_min + self.log_span * torch.sigmoid(self.conv(x)))
+
+
+class BinHead(nn.Module):
+    """1×1 conv to K logits over log-spaced depth bins; gives expectation depth and confidence."""
+
+    def __init__(self, cin: int, min_depth: float, max_depth: float, count: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, count, 1)
+        edges = log_bin_edges(min_depth, max_depth, count)
+        self.register_buffer('edges', edges.float(), persistent=False)
+        self.register_buffer('centers', torch.sqrt(edges[:-1] * edges[1:]).float(),
+                             persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits B×K×H×W."""
+        return self.conv(x)
+
+    def interpret(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Expectation depth and confidence (1 − entropy / log K), each B×1×H×W."""
+        prob = torch.softmax(logits.float(), dim=1)
+        expectation = (prob * self.centers.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
+        entropy = -(prob * torch.log(prob.clamp_min(1e-12))).sum(dim=1, keepdim=True)
+        confidence = (1.0 - entropy / math.log(prob.shape[1])).clamp(0.0, 1.0)
+        return expectation, confidence
+
+
+class DepthModel(nn.Module):
+    """Base of every network: pads to PAD_STRIDE, runs the body and heads, crops back.
+
+    Subclasses set self.body (returning features at 1/self.out_stride of the padded input) and
+    call self.make_heads(channels). The regression head gives 'depth'; the bin head, when the
+    config has bins > 0, gives 'logits', 'bin_depth' and 'confidence' (see README).
+    """
+
+    def __init__(self, config: dict) -> None:
+        super().__init__()
+        self.config = config
+        self.min_depth = float(config['min_depth'])
+        self.max_depth = float(config['max_depth'])
+        self.out_stride = 1
+
+    def make_heads(self, channels: int) -> None:
+        """Create the depth head and, when configured, the bin head on channels features."""
+        self.depth_head = DepthHead(channels, self.min_depth, self.max_depth)
+        count = int(self.config['bins'])
+        self.bin_head = BinHead(channels, self.min_depth, self.max_depth, count) if count else None
+
+    @property
+    def has_confidence(self) -> bool:
+        """Whether the model outputs a confidence map (it has the bin head)."""
+        return self.bin_head is not None
+
+    @property
+    def bin_centers(self) -> torch.Tensor | None:
+        """Geometric centres of the K depth bins in metres, or None without a bin head."""
+        return None if self.bin_head is None else self.bin_head.centers
+
+    @property
+    def bin_edges(self) -> torch.Tensor | None:
+        """The K + 1 bin edges in metres, or None without a bin head."""
+        return None if self.bin_head is None else self.bin_head.edges
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Predict from an ImageNet-normalised B×3×H×W batch of any size."""
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f'expected a B×3×H×W image batch, got shape {tuple(x.shape)}')
+        h, w = x.shape[-2:]
+        padded = functional.pad(x, (0, -w % PAD_STRIDE, 0, -h % PAD_STRIDE), mode='replicate')
+        features = self.body(padded)
+        outputs = {'depth': self.depth_head(features)}
+        if self.bin_head is not None:
+            outputs['logits'] = self.bin_head(features)
+        for key, value in outputs.items():
+            if self.out_stride != 1:
+                value = functional.interpolate(value, size=padded.shape[-2:], mode='bilinear',
+                                      align_corners=False)
+            outputs[key] = value[..., :h, :w]
+        if self.bin_head is not None:
+            outputs['bin_depth'], outputs['confidence'] = self.bin_head.interpret(
+                outputs['logits'])
+        return outputs

@@ -1,0 +1,67 @@
+"""Multi-scale feature fusion network: ResNet encoder, multi-scale and dilated context blocks at
+1/32, and an upsampling decoder that concatenates encoder skips up to full resolution."""
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from mono_depth_ros.networks.blocks import ConvBNReLU, DilatedBlock, MultiScaleBlock, UpProjection
+from mono_depth_ros.networks.encoder import ResNetEncoder
+from mono_depth_ros.networks.heads import DepthModel
+
+
+class Upsample2x(nn.Module):
+    """Bilinear 2× upsampling (no parameters)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return x at twice the height and width."""
+        return functional.interpolate(x, scale_factor=2, mode='bilinear', align_corners=False)
+
+
+class MSFusionBody(nn.Module):
+    """Encoder → context (multi-scale ×n, dilated ×m) → 5 upsampling + skip-fusion stages."""
+
+    def __init__(self, encoder: ResNetEncoder, context: int, channels: list[int],
+                 multiscale_blocks: int, dilated_blocks: int, upprojection_stages: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        enc = encoder.channels
+        self.reduce = ConvBNReLU(enc[4], context, 1)
+        self.context = nn.Sequential(*[MultiScaleBlock(context) for _ in range(multiscale_blocks)],
+                                     *[DilatedBlock(context) for _ in range(dilated_blocks)])
+        # Stage i upsamples to stride 2**(4 - i) and fuses the encoder map of that stride.
+        skips = [enc[3], enc[2], enc[1], enc[0], 0]
+        ins = [context, *channels[:-1]]
+        # Learned up-projections at the low-resolution stages; bilinear 2× at the expensive
+        # high-resolution ones, where the fusing conv then maps c_in + skip to c_out.
+        self.ups = nn.ModuleList([
+            UpProjection(c_in, c_out) if i < upprojection_stages else Upsample2x()
+            for i, (c_in, c_out) in enumerate(zip(ins, channels, strict=True))])
+        self.fuses = nn.ModuleList([
+            ConvBNReLU((c_out if i < upprojection_stages else c_in) + skip, c_out, 3)
+            for i, (c_in, c_out, skip) in enumerate(zip(ins, channels, skips, strict=True))])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Full-resolution fused features (B×channels[-1]×H×W)."""
+        features = self.encoder(x)
+        y = self.context(self.reduce(features[4]))
+        skips = [features[3], features[2], features[1], features[0], None]
+        for up, fuse, skip in zip(self.ups, self.fuses, skips, strict=True):
+            y = up(y)
+            y = fuse(y if skip is None else torch.cat([y, skip], dim=1))
+        return y
+
+
+class MSFusionNet(DepthModel):
+    """The multi-scale fusion depth network with the regression and bin heads."""
+
+    def __init__(self, config: dict, encoder: ResNetEncoder) -> None:
+        super().__init__(config)
+        dec = config['decoder']
+        if len(dec['channels']) != 5:
+            raise ValueError('decoder.channels of msfusion needs 5 widths (1/16 .. 1/1), '
+                             f'got {dec["channels"]}')
+        self.body = MSFusionBody(encoder, dec['context_channels'], list(dec['channels']),
+                                 dec['multiscale_blocks'], dec['dilated_blocks'],
+                                 dec['upprojection_stages'])
+        self.make_heads(dec['channels'][-1])

@@ -1,0 +1,193 @@
+"""Tests of the networks: output shapes at odd sizes, gradients, bounds, configs, weights."""
+
+import pytest
+import torch
+import torchvision
+
+from mono_depth_ros.config import ConfigError, load_yaml
+from mono_depth_ros.networks import (
+    available_models,
+    build_model,
+    load_model_config,
+    PretrainedWeightsError,
+)
+from mono_depth_ros.networks.blocks import FastUpConv
+
+MODEL_NAMES = ('fcrn_r50', 'msfusion_r18', 'msfusion_r50', 'unet_r18')
+
+
+def tiny_config(name: str = 'msfusion_r18', **changes) -> dict:
+    """A packaged config, loaded, with top-level changes applied."""
+    config = load_model_config(name)
+    config.update(changes)
+    return config
+
+
+def test_all_packaged_configs_are_found_and_valid():
+    assert set(MODEL_NAMES) <= set(available_models())
+    for name in MODEL_NAMES:
+        config = load_model_config(name)
+        assert config['name'] == name
+        assert config['encoder']['random_init'] is False
+        assert config['encoder']['pretrained_path'].endswith('.pth')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('size', [(375, 1242), (352, 1216), (192, 640)])
+def test_msfusion_r18_output_shapes_at_odd_sizes(size):
+    torch.manual_seed(0)
+    model = build_model(load_model_config('msfusion_r18'), load_pretrained=False).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, *size))
+    assert out['depth'].shape == (1, 1, *size)
+    assert out['confidence'].shape == (1, 1, *size)
+    assert out['bin_depth'].shape == (1, 1, *size)
+    assert out['logits'].shape == (1, model.config['bins'], *size)
+    assert model.bin_centers.shape == (model.config['bins'],)
+
+
+@pytest.mark.parametrize('name', MODEL_NAMES)
+def test_every_model_small_odd_input_bounded_and_interface(name):
+    torch.manual_seed(0)
+    model = build_model(load_model_config(name), load_pretrained=False).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 45, 71) * 3)
+    assert out['depth'].shape == (1, 1, 45, 71)
+    depth = out['depth']
+    assert float(depth.min()) >= model.min_depth and float(depth.max()) <= model.max_depth
+    assert model.has_confidence == ('confidence' in out)
+    if model.has_confidence:
+        conf = out['confidence']
+        assert conf.shape == (1, 1, 45, 71)
+        assert 0.0 <= float(conf.min()) and float(conf.max()) <= 1.0
+    else:
+        assert model.bin_centers is None
+
+
+def test_depth_head_reaches_its_bounds():
+    model = build_model(load_model_config('unet_r18'), load_pretrained=False).eval()
+    conv = model.depth_head.conv
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.bias.fill_(50.0)
+        high = model(torch.zeros(1, 3, 32, 32))['depth']
+        conv.bias.fill_(-50.0)
+        low = model(torch.zeros(1, 3, 32, 32))['depth']
+        conv.bias.fill_(0.0)
+        mid = model(torch.zeros(1, 3, 32, 32))['depth']
+    assert torch.allclose(high, torch.full_like(high, 80.0))
+    assert torch.allclose(low, torch.full_like(low, 0.5))
+    # sigmoid(0) = 0.5 is the geometric mean of the range: sqrt(0.5 · 80) = 6.3246 m.
+    assert torch.allclose(mid, torch.full_like(mid, 6.324555), atol=1e-4)
+
+
+@pytest.mark.parametrize('name', ['msfusion_r18', 'unet_r18'])
+def test_gradients_reach_every_parameter(name):
+    torch.manual_seed(0)
+    model = build_model(load_model_config(name), load_pretrained=False).train()
+    out = model(torch.randn(2, 3, 64, 96))
+    loss = out['depth'].log().mean()
+    if 'logits' in out:
+        loss = loss + out['logits'].square().mean()
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum()]
+    assert not missing
+
+
+def test_fcrn_gradients_reach_every_parameter():
+    # Parameter-only check of the 63.6 M model at a tiny size keeps this test cheap.
+    torch.manual_seed(0)
+    model = build_model(load_model_config('fcrn_r50'), load_pretrained=False).train()
+    model(torch.randn(2, 3, 32, 64))['depth'].log().mean().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_parameter_counts_msfusion_r50_below_fcrn():
+    counts = {name: sum(p.numel() for p in build_model(load_model_config(name),
+                                                        load_pretrained=False).parameters())
+              for name in ('fcrn_r50', 'msfusion_r50')}
+    # Laina et al.'s FCRN-ResNet-50 has 63.6 M parameters.
+    assert abs(counts['fcrn_r50'] - 63.6e6) < 0.1e6
+    assert counts['msfusion_r50'] < counts['fcrn_r50']
+
+
+def test_fast_up_conv_equals_unpooling_then_5x5_conv():
+    torch.manual_seed(0)
+    up = FastUpConv(2, 3)
+    x = torch.randn(1, 2, 4, 5)
+    # The equivalent 5×5 kernel: each phase kernel sits at its offset inside a 5×5 grid.
+    kernel = torch.zeros(3, 2, 5, 5)
+    a, b, c, d = (conv.weight.detach() for conv in up.convs)
+    kernel[..., 0::2, 0::2] = a
+    kernel[..., 0::2, 1::2] = b
+    kernel[..., 1::2, 0::2] = c
+    kernel[..., 1::2, 1::2] = d
+    unpooled = torch.zeros(1, 2, 8, 10)
+    unpooled[..., 0::2, 0::2] = x
+    reference = torch.nn.functional.conv2d(unpooled, kernel, padding=2)
+    assert torch.allclose(up(x), reference, atol=1e-5)
+
+
+def test_build_model_rejects_unknown_keys_listing_valid_ones():
+    config = tiny_config(colour='red')
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['colour'\].*'max_depth'"):
+        build_model(config, load_pretrained=False)
+    config = load_model_config('msfusion_r18')
+    config['encoder']['dept'] = 18
+    with pytest.raises(ConfigError, match=r"\['dept'\].*valid keys are: \['depth', "):
+        build_model(config, load_pretrained=False)
+    config = load_model_config('msfusion_r18')
+    config['loss']['ssim'] = 1.0
+    with pytest.raises(ConfigError, match=r"'ssim_weight'"):
+        build_model(config, load_pretrained=False)
+
+
+def test_bad_config_values_are_named():
+    with pytest.raises(ConfigError, match='architecture must be one of'):
+        build_model(tiny_config(architecture='vit'), load_pretrained=False)
+    with pytest.raises(ConfigError, match='min_depth < max_depth'):
+        build_model(tiny_config(min_depth=90.0), load_pretrained=False)
+    with pytest.raises(ConfigError, match='unknown model'):
+        load_model_config('no_such_model')
+    config = load_model_config('unet_r18')
+    config['loss']['bins_weight'] = 0.5
+    with pytest.raises(ConfigError, match='bins_weight needs a bin head'):
+        build_model(config, load_pretrained=False)
+
+
+def test_pretrained_weights_load_from_local_torchvision_state_dict(tmp_path):
+    torch.manual_seed(0)
+    reference = torchvision.models.resnet18(weights=None)
+    path = tmp_path / 'resnet18.pth'
+    torch.save(reference.state_dict(), path)
+    config = load_model_config('msfusion_r18')
+    config['encoder']['pretrained_path'] = str(path)
+    model = build_model(config)
+    assert torch.equal(model.body.encoder.stem[0].weight, reference.conv1.weight)
+    assert torch.equal(model.body.encoder.layer4[1].conv2.weight,
+                       reference.layer4[1].conv2.weight)
+
+
+def test_pretrained_weights_fail_loudly(tmp_path):
+    config = load_model_config('msfusion_r18')
+    config['encoder']['pretrained_path'] = str(tmp_path / 'missing.pth')
+    with pytest.raises(PretrainedWeightsError, match='not found at .*missing.pth'):
+        build_model(config)
+    wrong = tmp_path / 'resnet34.pth'
+    torch.save(torchvision.models.resnet34(weights=None).state_dict(), wrong)
+    config['encoder']['pretrained_path'] = str(wrong)
+    with pytest.raises(PretrainedWeightsError, match='does not match torchvision ResNet-18'):
+        build_model(config)
+    garbage = tmp_path / 'garbage.pth'
+    garbage.write_bytes(b'not a checkpoint')
+    config['encoder']['pretrained_path'] = str(garbage)
+    with pytest.raises(PretrainedWeightsError, match='cannot read ImageNet weights'):
+        build_model(config)
+    # random_init is the only way to skip the file.
+    config['encoder']['random_init'] = True
+    assert build_model(config) is not None
+
+
+def test_configs_on_disk_match_names(repo_root):
+    for name in MODEL_NAMES:
+        assert load_yaml(repo_root / 'models' / f'{name}.yaml')['name'] == name
