@@ -87,7 +87,11 @@ def message_class(msgtype: str) -> type | None:
 
 
 class BagWriter:
-    """Context manager writing one new bag: add_topic(topic, msgtype) then write(...)."""
+    """Context manager writing one new bag: add_topic(topic, msgtype) then write(...).
+
+    The bag is closed (metadata written, readable up to the last message) also when the block
+    raises.
+    """
 
     def __init__(self, path: str | os.PathLike, storage: str = 'mcap') -> None:
         if storage not in STORAGES:

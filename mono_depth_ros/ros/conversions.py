@@ -74,8 +74,11 @@ def image_to_numpy(msg: Image) -> np.ndarray:
     """Pixels of an Image in its own encoding: H×W (one channel) or H×W×C, native byte order."""
     dtype, channels, row_bytes = _check_image(msg)
     bridge = _bridge()
-    if bridge is not None and msg.step % (dtype.itemsize * channels) == 0:
-        return np.array(bridge.imgmsg_to_cv2(msg, desired_encoding='passthrough'))
+    # cv_bridge needs whole-pixel padding; foreign byte order goes our way (its byte swap
+    # uses ndarray.newbyteorder, which NumPy 2 removed).
+    if (bridge is not None and msg.step % (dtype.itemsize * channels) == 0
+            and bool(msg.is_bigendian) == _NATIVE_BIG):
+        return np.array(bridge.imgmsg_to_cv2(msg, desired_encoding='passthrough'), dtype=dtype)
     rows = np.frombuffer(msg.data, dtype=np.uint8, count=msg.step * msg.height)
     rows = rows.reshape(msg.height, msg.step)[:, :row_bytes]
     wire = dtype.newbyteorder('>' if msg.is_bigendian else '<')
