@@ -114,7 +114,7 @@ class MonoDepthNode(Node):
         self._first_image_at: float | None = None
         self._last_info_at: float | None = None
         self._fallback_logged = False
-        self._errors_reported = 0
+        self._errors_reported = self._unmatched_reported = 0
         self._make_interfaces()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._running = True
@@ -133,8 +133,9 @@ class MonoDepthNode(Node):
                 value = self.declare_parameter(spec.name, defaults[spec.name],
                                                descriptor(spec)).value
             except Exception as error:  # noqa: BLE001 - rclpy raises several types here
-                raise ParamError(f'parameter {spec.name!r}: {error}; set it to a '
-                                 f'{spec.type.__name__} {spec.limits()}'.rstrip()) from error
+                allowed = f'{spec.type.__name__} {spec.limits()}'.rstrip()
+                raise ParamError(f'parameter {spec.name!r}: {error}; set it to: {allowed}') \
+                    from error
             values[spec.name] = value
         overrides = set(getattr(self, '_parameter_overrides', {}))
         unknown = sorted(overrides - set(self._parameters))
@@ -201,8 +202,10 @@ class MonoDepthNode(Node):
                 pair, displaced = self.matcher.add_image(stamp_ns(msg.header), frame)
                 if displaced:
                     self.stats.count('dropped_unmatched')
-                    self._report('unmatched', 'no CameraInfo with the stamp of the image; '
-                                 'check the camera_info topic or raise stamp_tolerance')
+                    if self.throttle.should_log('unmatched', now):
+                        self.get_logger().warn(
+                            'dropped an image: no CameraInfo arrived with its stamp (check '
+                            'the camera_info topic, or raise stamp_tolerance)')
         if pair is not None:
             self._enqueue(*pair)
 
@@ -269,13 +272,16 @@ class MonoDepthNode(Node):
         """Publish rate, latency, counters, device, model and the last error."""
         stats = self.stats.snapshot()
         stats['recent_error'] = stats['errors'] > self._errors_reported
-        self._errors_reported = stats['errors']
+        unmatched = stats['dropped_unmatched'] > self._unmatched_reported
+        self._errors_reported, self._unmatched_reported = stats['errors'], \
+            stats['dropped_unmatched']
         with self._lock:
             fallback = self._fallback_logged
         info = {'device': str(self.estimator.device), 'model': self.model_name,
                 'precision': self.params['precision'],
                 'intrinsics': 'KITTI fallback' if fallback else 'camera_info'}
-        warning = 'no CameraInfo: using KITTI fallback intrinsics' if fallback else ''
+        warning = 'no CameraInfo: using KITTI fallback intrinsics' if fallback else \
+            'images without a CameraInfo of the same stamp' if unmatched else ''
         self.diag_pub.publish(diagnostics_message(stats, info, self.get_clock().now().to_msg(),
                                                   warning))
 

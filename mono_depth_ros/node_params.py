@@ -108,18 +108,24 @@ def default_params_file() -> Path:
     raise ParamError(f'{PARAMS_FILE} not found; looked in {[str(c) for c in candidates]}')
 
 
+def read_params_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The node's values in a ros2 params file (under mono_depth_node or /**), validated."""
+    data = load_yaml(path)
+    for key in (NODE_NAME, '/' + NODE_NAME, '/**'):
+        section = data.get(key)
+        if isinstance(section, dict) and isinstance(section.get('ros__parameters'), dict):
+            return validate(section['ros__parameters'], where=str(path))
+    raise ParamError(f'{path} must hold {NODE_NAME}: ros__parameters: {{...}}')
+
+
 def load_defaults(path: str | os.PathLike | None = None) -> dict[str, Any]:
     """Read the defaults of every parameter from the params file, strictly and type-checked."""
     path = Path(path) if path is not None else default_params_file()
-    data = load_yaml(path)
-    try:
-        values = data[NODE_NAME]['ros__parameters']
-    except (KeyError, TypeError) as error:
-        raise ParamError(f'{path} must hold {NODE_NAME}: ros__parameters: {{...}}') from error
+    values = read_params_file(path)
     missing = sorted(set(SPEC_BY_NAME) - set(values))
     if missing:
         raise ParamError(f'{path} gives no default for parameter(s) {missing}')
-    return validate(values, where=str(path))
+    return values
 
 
 def check_value(name: str, value: Any) -> Any:

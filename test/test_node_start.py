@@ -1,0 +1,62 @@
+"""mono_depth_node refuses to start on a missing model or a bad parameter, saying what to set."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip('rclpy')
+
+pytestmark = pytest.mark.ros
+
+
+def run_node(*params: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    """Run the node with -p params and return once it exits (it must exit by itself)."""
+    args = [sys.executable, '-m', 'mono_depth_ros.node', '--ros-args']
+    for param in params:
+        args += ['-p', param]
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, PYTHONUNBUFFERED='1'))
+
+
+def test_missing_checkpoint_ends_the_process_with_a_message():
+    result = run_node('checkpoint:=/nonexistent/model.pt')
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "cannot start: checkpoint file not found: '/nonexistent/model.pt'" in result.stderr
+    assert 'set the parameter checkpoint' in result.stderr
+
+
+@pytest.fixture
+def context():
+    """A fresh rclpy context for constructing nodes in this process."""
+    import rclpy
+    from rclpy.context import Context
+
+    ctx = Context()
+    rclpy.init(context=ctx)
+    yield ctx
+    rclpy.shutdown(context=ctx)
+
+
+@pytest.mark.parametrize('params, message', [
+    ({}, 'set the parameter checkpoint to a .pt file'),
+    ({'allow_random_weights': True, 'device': 'gpu'},
+     "'device' = 'gpu' is not allowed; set it to one of: auto, cuda, cpu"),
+    ({'allow_random_weights': True, 'cloud_stride': 0}, "parameter 'cloud_stride'"),
+    ({'allow_random_weights': True, 'input_height': 100}, "parameter 'input_height'"),
+    ({'allow_random_weights': True, 'devise': 'cpu'}, "unknown parameter(s) ['devise']"),
+    ({'allow_random_weights': True, 'min_depth': 50.0, 'max_depth': 10.0},
+     'must be below max_depth'),
+    ({'allow_random_weights': True, 'publish_points': 'yes'}, "parameter 'publish_points'"),
+])
+def test_bad_parameters_fail_at_start_saying_what_to_set(context, params, message):
+    from rclpy.parameter import Parameter
+
+    from mono_depth_ros.node import MonoDepthNode
+    from mono_depth_ros.node_params import ParamError
+
+    overrides = [Parameter(name, value=value) for name, value in params.items()]
+    with pytest.raises(ParamError) as error:
+        MonoDepthNode(context=context, parameter_overrides=overrides)
+    assert message in str(error.value)
