@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from rosbags.rosbag2 import Reader
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
@@ -144,3 +144,14 @@ def test_type_hashes_match_the_installed_messages(msgtype):
     description = json.loads(found[0].read_text())
     hashes = [h['hash_string'] for h in description['type_hashes'] if h['type_name'] == msgtype]
     assert hashes == [typestore().hash_rihs01(msgtype)]
+
+
+def test_unknown_message_type_is_a_clear_error(tmp_path):
+    path = tmp_path / 'bag'
+    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        connection = writer.add_connection('/thing', 'my_msgs/msg/Thing', msgdef='int32 a',
+                                           rihs01='RIHS01_' + '0' * 64)
+        writer.write(connection, 1, bytes([0, 1, 0, 0, 7, 0, 0, 0]))
+    assert bag_topics(path) == {'/thing': ('my_msgs/msg/Thing', 1)}
+    with pytest.raises(BagError, match='no message class for my_msgs/msg/Thing'):
+        list(read_bag(path))

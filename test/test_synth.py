@@ -195,3 +195,33 @@ def test_cli_renders_and_refuses_to_overwrite(tmp_path, capsys):
     (tmp_path / 'file').write_text('x')
     assert synth_tool.main(['--out', str(tmp_path / 'file')]) == 2
     assert 'not a directory' in capsys.readouterr().err
+
+
+def test_stereo_world_adds_a_consistent_right_camera(tmp_path):
+    root = generate_world(tmp_path / 'stereo', frames=1, seed=2, val_fraction=0,
+                          test_fraction=0, stereo=True)['root']
+    files = frame_files(root, 0)
+    right = {key: Path(str(path).replace('image_02', 'image_03')) for key, path in files.items()}
+    image = cv2.imread(str(right['image']), cv2.IMREAD_UNCHANGED)
+    assert image.shape == (*KITTI_IMAGE_SIZE, 3)
+    assert (root / DRIVE / 'image_03' / 'timestamps.txt').read_text().count('\n') == 1
+    gt = generate_depth_map(root / '2011_09_26', files['velo'], cam=3)
+    dense = np.load(right['dense'])
+    both = (gt > 0) & (dense > 0)
+    assert both.sum() > 10_000
+    assert np.median(np.abs(gt[both] - dense[both]) / dense[both]) < 0.01
+    # The right camera sits B = 0.5327 m to the right: a point at depth z seen at column u by
+    # it is at column u + fx·B/z in the left image; fx·B = (44.85728 − 609.5593·0.002745884)
+    # − (−339.5242 − 609.5593·0.002729905) = 384.3717 px·m from P_rect_02 and P_rect_03.
+    left = np.load(files['dense'])
+    rows, cols = np.nonzero(dense > 0)
+    z = dense[rows, cols]
+    left_cols = np.round(cols + 384.3717 / z).astype(int)
+    inside = left_cols < dense.shape[1]
+    rows, cols, z, left_cols = rows[inside], cols[inside], z[inside], left_cols[inside]
+    warped = np.abs(left[rows, left_cols] - z) / z
+    unwarped = np.abs(left[rows, cols] - z) / z
+    assert np.median(warped) < 0.002
+    assert (warped > 0.05).mean() < 0.03 and (unwarped > 0.05).mean() > 0.08
+    sides = [entry.side for entry in read_split(root / 'splits' / 'train_files.txt')]
+    assert sides == ['l', 'r']

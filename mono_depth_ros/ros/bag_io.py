@@ -195,6 +195,10 @@ def read_bag(path: str | os.PathLike, topics: Iterable[str] | None = None
                 raise BagError(f'bag {path} has no topic(s) {", ".join(sorted(unknown))}')
             connections = [c for c in connections if c.topic in topics]
         classes = {c.msgtype: message_class(c.msgtype) for c in connections}
+        unknown = [t for t, cls in classes.items() if cls is None and t not in store.types]
+        if unknown:
+            raise BagError(f'bag {path}: no message class for {", ".join(unknown)} (neither '
+                           'an installed Python package nor a ROS 2 Jazzy type)')
         for connection, stamp_ns, data in reader.messages(connections=connections):
             cls = classes[connection.msgtype]
             if cls is not None:

@@ -30,7 +30,7 @@ def _check(drives: int, frames: int, val_fraction: float, test_fraction: float) 
 
 def generate_world(out_dir: str | os.PathLike, drives: int = 1, frames: int = 4, seed: int = 0,
                    val_fraction: float = 0.1, test_fraction: float = 0.1,
-                   overwrite: bool = False,
+                   overwrite: bool = False, stereo: bool = False,
                    progress: Callable[[], None] | None = None) -> dict:
     """Render drives × frames synthetic KITTI raw frames under out_dir; returns a summary.
 
@@ -38,6 +38,7 @@ def generate_world(out_dir: str | os.PathLike, drives: int = 1, frames: int = 4,
     image_02/data/*.png, velodyne_points/data/*.bin, timestamps.txt,
     depth_dense/image_02/data/*.npy (camera z, 0 = sky) and
     proj_depth/groundtruth/image_02/*.png; split lists splits/{train,val,test}_files.txt.
+    stereo adds the right camera (image_03, from P_rect_03) with its own depth files.
     progress, if given, is called once per rendered frame. Same seed → identical bytes.
     """
     _check(drives, frames, val_fraction, test_fraction)
@@ -47,10 +48,10 @@ def generate_world(out_dir: str | os.PathLike, drives: int = 1, frames: int = 4,
     folders = {}
     for drive in range(1, drives + 1):
         plan = plan_drive(seed, drive, frames)
-        write_drive(root, plan, seed, drive, rig, progress)
+        write_drive(root, plan, seed, drive, rig, (2, 3) if stereo else (2,), progress)
         folders[plan.folder] = frames
     elapsed = time.perf_counter() - started
-    counts = write_splits(root, folders, val_fraction, test_fraction)
+    counts = write_splits(root, folders, val_fraction, test_fraction, stereo)
     return {'root': root, 'drives': list(folders), 'frames': drives * frames, 'splits': counts,
             'seconds_per_frame': elapsed / (drives * frames)}
 

@@ -25,49 +25,51 @@ START_TIME = datetime(2011, 9, 26, 13, 2, 25, 964389)
 
 
 class Rig:
-    """Camera 2 and Velodyne of the KITTI car, in the rectified camera-2 frame (world axes)."""
+    """Cameras 2 and 3 and the Velodyne of the KITTI car; world axes = rectified camera 2."""
 
     def __init__(self, calib_dir: Path = CALIB_DIR) -> None:
         cam = read_calib_file(calib_dir / 'calib_cam_to_cam.txt')
         velo = read_calib_file(calib_dir / 'calib_velo_to_cam.txt')
-        p_rect = cam['P_rect_02'].reshape(3, 4)
         width, height = cam['S_rect_02']
         self.size = (int(round(height)), int(round(width)))
-        self.k = p_rect[:, :3]
-        # P_rect_02 = K·[I | b]: camera 2 sits at −b in the rectified camera-0 frame.
-        offset = np.eye(4)
-        offset[:3, 3] = np.linalg.solve(self.k, p_rect[:, 3])
+        # P_rect_0c = K·[I | b_c]: camera c sits at −b_c in the rectified camera-0 frame.
+        p_rect = {c: cam[f'P_rect_0{c}'].reshape(3, 4) for c in (2, 3)}
+        self.k = {c: p_rect[c][:, :3] for c in (2, 3)}
+        shift = {c: np.linalg.solve(self.k[c], p_rect[c][:, 3]) for c in (2, 3)}
+        self.offset = {c: shift[2] - shift[c] for c in (2, 3)}   # camera c in camera-2 frame
+        to_cam2 = np.eye(4)
+        to_cam2[:3, 3] = shift[2]
         r_rect = np.eye(4)
         r_rect[:3, :3] = cam['R_rect_00'].reshape(3, 3)
         velo_to_cam = np.eye(4)
         velo_to_cam[:3, :3] = velo['R'].reshape(3, 3)
         velo_to_cam[:3, 3] = velo['T']
         # Velodyne → camera 2 (rectified), so that P_rect_02·R_rect_00·[R|T] = K·velo_to_cam2.
-        self.velo_to_cam2 = offset @ r_rect @ velo_to_cam
-        self._camera = CameraGrid(np.zeros(3), self.k, self.size)
+        self.velo_to_cam2 = to_cam2 @ r_rect @ velo_to_cam
+        self._cameras = {c: CameraGrid(np.zeros(3), self.k[c], self.size) for c in (2, 3)}
         self._lidar = LidarGrid(self.velo_to_cam2[:3, 3], self.velo_to_cam2[:3, :3])
+        self._cam2_to_velo = np.linalg.inv(self.velo_to_cam2)
 
-    def camera(self, position: np.ndarray) -> CameraGrid:
-        """Camera-2 ray grid for a camera at a world position."""
-        grid = copy.copy(self._camera)
-        grid.origin = np.asarray(position, np.float64).copy()
+    def camera(self, position: np.ndarray, cam: int = 2) -> CameraGrid:
+        """Ray grid of camera cam (2 or 3) when camera 2 is at a world position."""
+        grid = copy.copy(self._cameras[cam])
+        grid.origin = np.asarray(position, np.float64) + self.offset[cam]
         return grid
 
     def lidar(self, position: np.ndarray) -> LidarGrid:
-        """Velodyne ray grid for a camera at a world position."""
+        """Velodyne ray grid when camera 2 is at a world position."""
         grid = copy.copy(self._lidar)
         grid.origin = np.asarray(position, np.float64) + self.velo_to_cam2[:3, 3]
         return grid
 
-    def lidar_sweep_mask(self, depth: np.ndarray) -> np.ndarray:
+    def lidar_sweep_mask(self, depth: np.ndarray, cam: int = 2) -> np.ndarray:
         """True where a pixel's surface point lies within the lidar's vertical field of view."""
-        height, width = depth.shape
-        u, v = np.meshgrid(np.arange(width), np.arange(height))
-        rays = np.stack([u, v, np.ones_like(u)], -1) @ np.linalg.inv(self.k).T
-        cam = rays * depth[..., None]
-        velo = (cam - self.velo_to_cam2[:3, 3]) @ np.linalg.inv(self.velo_to_cam2[:3, :3]).T
-        elevation = np.degrees(np.arctan2(velo[..., 2], np.hypot(velo[..., 0], velo[..., 1])))
-        return elevation <= LIDAR_ELEVATIONS_DEG.max()
+        rays = self._cameras[cam].dirs                     # 3×H×W, z = 1
+        points = rays * depth + self.offset[cam][:, None, None]
+        velo = np.tensordot(self._cam2_to_velo[:3, :3], points, axes=1)
+        velo += self._cam2_to_velo[:3, 3, None, None]
+        limit = np.tan(np.deg2rad(LIDAR_ELEVATIONS_DEG.max()))
+        return velo[2] <= limit * np.hypot(velo[0], velo[1])
 
 
 def kitti_timestamp(moment: datetime, nanoseconds: int) -> str:
@@ -123,34 +125,41 @@ def plan_drive(seed: int, drive: int, frames: int) -> DrivePlan:
 
 
 def write_drive(root: Path, plan: DrivePlan, seed: int, drive: int, rig: Rig,
+                cameras: tuple[int, ...] = (2,),
                 progress: Callable[[], None] | None = None) -> None:
     """Render and write every frame of a planned drive under root."""
     base = root / plan.folder
     for k, time in enumerate(plan.times):
         position = plan.camera_position(k)
-        frame_rng = np.random.default_rng([seed, drive, k])
-        image, depth = render_camera(plan.scene, rig.camera(position), time, frame_rng)
         name = f'{k:010d}'
-        _write_png(base / 'image_02' / 'data' / f'{name}.png', image)
-        dense = base / 'depth_dense' / 'image_02' / 'data'
-        dense.mkdir(parents=True, exist_ok=True)
-        np.save(dense / f'{name}.npy', depth)
-        gt = np.where((depth > 0) & (depth <= MAX_DEPTH) & rig.lidar_sweep_mask(depth), depth, 0)
-        _write_png(base / 'proj_depth' / 'groundtruth' / 'image_02' / f'{name}.png',
-                   np.round(gt * 256).astype(np.uint16))
+        for cam in cameras:
+            frame_rng = np.random.default_rng([seed, drive, k, cam])
+            image, depth = render_camera(plan.scene, rig.camera(position, cam), time, frame_rng)
+            side = f'image_0{cam}'
+            _write_png(base / side / 'data' / f'{name}.png', image)
+            dense = base / 'depth_dense' / side / 'data'
+            dense.mkdir(parents=True, exist_ok=True)
+            np.save(dense / f'{name}.npy', depth)
+            swept = (depth > 0) & (depth <= MAX_DEPTH) & rig.lidar_sweep_mask(depth, cam)
+            _write_png(base / 'proj_depth' / 'groundtruth' / side / f'{name}.png',
+                       np.round(np.where(swept, depth, 0) * 256).astype(np.uint16))
         scan = scan_lidar(plan.scene, rig.lidar(position), time)
         velo_dir = base / 'velodyne_points' / 'data'
         velo_dir.mkdir(parents=True, exist_ok=True)
         scan.tofile(velo_dir / f'{name}.bin')
         if progress is not None:
             progress()
-    for sub in ('image_02', 'velodyne_points'):
+    for sub in (*(f'image_0{cam}' for cam in cameras), 'velodyne_points'):
         (base / sub / 'timestamps.txt').write_text('\n'.join(plan.stamps) + '\n')
 
 
 def write_splits(root: Path, frames_by_drive: dict[str, int], val_fraction: float,
-                 test_fraction: float) -> dict[str, int]:
-    """Write splits/{train,val,test}_files.txt: per drive, the last frames go to val then test."""
+                 test_fraction: float, stereo: bool = False) -> dict[str, int]:
+    """Write splits/{train,val,test}_files.txt: per drive, the last frames go to val then test.
+
+    With stereo, train and val list every frame for both sides (l then r), as eigen_zhou does;
+    test lists the left camera only, as the Eigen test split does.
+    """
     lines: dict[str, list[str]] = {'train': [], 'val': [], 'test': []}
     for folder, frames in frames_by_drive.items():
         n_test = int(round(frames * test_fraction))
@@ -159,6 +168,8 @@ def write_splits(root: Path, frames_by_drive: dict[str, int], val_fraction: floa
         for k in range(frames):
             split = 'train' if k < n_train else 'val' if k < n_train + n_val else 'test'
             lines[split].append(f'{folder} {k:010d} l')
+            if stereo and split != 'test':
+                lines[split].append(f'{folder} {k:010d} r')
     (root / 'splits').mkdir(parents=True, exist_ok=True)
     for split, entries in lines.items():
         text = '\n'.join(entries) + ('\n' if entries else '')

@@ -20,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help='fraction of each drive (its later frames) for val (default 0.1)')
     parser.add_argument('--test-fraction', type=float, default=0.1,
                         help='fraction of each drive (its last frames) for test (default 0.1)')
+    parser.add_argument('--stereo', action='store_true',
+                        help='also render the right camera (image_03, P_rect_03)')
     parser.add_argument('--overwrite', action='store_true',
                         help='empty a non-empty output directory first')
     return parser
@@ -34,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
             summary = generate_world(args.out, drives=args.drives, frames=args.frames,
                                      seed=args.seed, val_fraction=args.val_fraction,
                                      test_fraction=args.test_fraction,
-                                     overwrite=args.overwrite, progress=bar.update)
+                                     overwrite=args.overwrite, stereo=args.stereo,
+                                     progress=bar.update)
     except (ValueError, FileExistsError) as error:
         print(f'mono-depth-synth: error: {error}', file=sys.stderr)
         return 2
