@@ -170,6 +170,7 @@ def test_same_seed_same_bytes_other_seed_other_images(synth_world, tmp_path):
     ({'drives': -1}, 'drives must be a positive integer'),
     ({'frames': 0}, 'frames must be a positive integer'),
     ({'frames': 2.5}, 'frames must be a positive integer'),
+    ({'seed': -1}, 'seed must be a non-negative integer'),
     ({'val_fraction': -0.1}, 'val_fraction must be in'),
     ({'val_fraction': 0.5, 'test_fraction': 0.5}, 'val_fraction \\+ test_fraction'),
 ])
@@ -190,6 +191,13 @@ def test_cli_renders_and_refuses_to_overwrite(tmp_path, capsys):
     assert read_split(out / 'splits' / 'train_files.txt')[0].frame == 0
     assert synth_tool.main(args) == 2
     assert 'is not empty' in capsys.readouterr().err
+    stale = out / 'splits' / 'old_files.txt'
+    stale.write_text('x')
+    assert synth_tool.main([*args, '--overwrite']) == 0 and not stale.exists()
+    capsys.readouterr()
+    (out / 'notes.txt').write_text('mine')
+    assert synth_tool.main([*args, '--overwrite']) == 2
+    assert "holds 'notes.txt'" in capsys.readouterr().err and (out / 'notes.txt').exists()
     assert synth_tool.main(['--out', str(tmp_path / 'x'), '--frames', '-3']) == 2
     assert 'frames must be a positive integer' in capsys.readouterr().err
     (tmp_path / 'file').write_text('x')

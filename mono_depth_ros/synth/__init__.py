@@ -13,11 +13,14 @@ from mono_depth_ros.synth.writer import (
 )
 
 
-def _check(drives: int, frames: int, val_fraction: float, test_fraction: float) -> None:
+def _check(drives: int, frames: int, seed: int, val_fraction: float,
+           test_fraction: float) -> None:
     """Raise ValueError naming the first bad argument of generate_world."""
     for name, value in (('drives', drives), ('frames', frames)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f'{name} must be a positive integer, got {value!r}')
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f'seed must be a non-negative integer, got {seed!r}')
     if drives > 9999:
         raise ValueError(f'drives must be at most 9999 (KITTI drive numbers), got {drives}')
     for name, value in (('val_fraction', val_fraction), ('test_fraction', test_fraction)):
@@ -41,7 +44,7 @@ def generate_world(out_dir: str | os.PathLike, drives: int = 1, frames: int = 4,
     stereo adds the right camera (image_03, from P_rect_03) with its own depth files.
     progress, if given, is called once per rendered frame. Same seed → identical bytes.
     """
-    _check(drives, frames, val_fraction, test_fraction)
+    _check(drives, frames, seed, val_fraction, test_fraction)
     root = prepare_output(out_dir, overwrite)
     rig = Rig()
     started = time.perf_counter()

@@ -178,7 +178,7 @@ def write_splits(root: Path, frames_by_drive: dict[str, int], val_fraction: floa
 
 
 def prepare_output(out_dir: str | os.PathLike, overwrite: bool) -> Path:
-    """Create out_dir; refuse a non-empty one unless overwrite (then it is emptied)."""
+    """Create out_dir with calibration; replace a non-empty one only if overwrite and synthetic."""
     root = Path(out_dir)
     if root.exists() and not root.is_dir():
         raise FileExistsError(f'output path {root} exists and is not a directory')
@@ -187,7 +187,16 @@ def prepare_output(out_dir: str | os.PathLike, overwrite: bool) -> Path:
             raise FileExistsError(
                 f'output directory {root} is not empty; choose another or pass '
                 'overwrite=True (--overwrite) to replace it')
-        shutil.rmtree(root)
+        foreign = sorted(p.name for p in root.iterdir() if p.name not in (DATE, 'splits'))
+        if foreign:
+            raise FileExistsError(
+                f'output directory {root} holds {foreign[0]!r}, which is not part of a '
+                'synthetic world; refusing to delete it')
+        for name in (DATE, 'splits'):
+            if (root / name).is_dir():
+                shutil.rmtree(root / name)
+            elif (root / name).exists():
+                (root / name).unlink()
     (root / DATE).mkdir(parents=True, exist_ok=True)
     for name in CALIB_FILES:
         shutil.copyfile(CALIB_DIR / name, root / DATE / name)
