@@ -70,6 +70,13 @@ def compute_depth_metrics(gt: np.ndarray, pred: np.ndarray, crop: str | None = '
     prediction is multiplied by median(gt) / median(pred) over those pixels. Predictions are
     then clamped to [min_depth, max_depth].
     """
+    return depth_errors(*scored_pixels(gt, pred, crop, min_depth, max_depth, median_scaling)[1:])
+
+
+def scored_pixels(gt: np.ndarray, pred: np.ndarray, crop: str | None = 'garg',
+                  min_depth: float = MIN_DEPTH, max_depth: float = MAX_DEPTH,
+                  median_scaling: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (mask, gt values, clamped prediction values) of the pixels the metrics score."""
     gt = np.asarray(gt)
     pred = np.asarray(pred)
     if gt.ndim != 2 or gt.shape != pred.shape:
@@ -83,8 +90,7 @@ def compute_depth_metrics(gt: np.ndarray, pred: np.ndarray, crop: str | None = '
     pred_valid = np.nan_to_num(pred[mask].astype(np.float64), nan=min_depth)
     if median_scaling:
         pred_valid = pred_valid * (np.median(gt_valid) / max(np.median(pred_valid), min_depth))
-    pred_valid = np.clip(pred_valid, min_depth, max_depth)
-    return depth_errors(gt_valid, pred_valid)
+    return mask, gt_valid, np.clip(pred_valid, min_depth, max_depth)
 
 
 def average_metrics(metrics: Iterable[Mapping[str, float]]) -> dict[str, float]:
