@@ -1,0 +1,85 @@
+"""Tests of checkpoints: round trip, atomic writing, and clear errors for bad files."""
+
+import os
+
+import pytest
+import torch
+
+from mono_depth_ros.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+)
+from mono_depth_ros.networks import build_model, load_model_config
+
+
+@pytest.fixture(scope='module')
+def trained_model():
+    """A unet_r18 whose weights and BN statistics differ from a fresh build."""
+    torch.manual_seed(3)
+    model = build_model(load_model_config('unet_r18'), load_pretrained=False)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.01 * torch.randn_like(param))
+        model.train()(torch.randn(2, 3, 64, 64))  # moves BN running statistics
+    return model.eval()
+
+
+def test_round_trip_gives_identical_outputs(tmp_path, trained_model):
+    path = save_checkpoint(tmp_path / 'sub' / 'model.pt', trained_model, step=7,
+                           train_config={'lr': 1e-4})
+    assert path.is_file()
+    assert not [p for p in os.listdir(path.parent) if p.endswith('.tmp')]
+    data = load_checkpoint(path)
+    assert data['format'] == CHECKPOINT_FORMAT
+    assert data['input_size'] == [352, 1216]
+    assert data['depth_range'] == [0.5, 80.0]
+    assert data['extra'] == {'step': 7, 'train_config': {'lr': 1e-4}}
+    assert data['model_config'] == trained_model.config
+    loaded = load_model(path)
+    assert not loaded.training
+    x = torch.randn(1, 3, 40, 70)
+    with torch.no_grad():
+        assert torch.equal(loaded(x)['depth'], trained_model(x)['depth'])
+
+
+def test_missing_corrupt_and_wrong_format(tmp_path, trained_model):
+    with pytest.raises(CheckpointError, match='not found: .*nothing.pt'):
+        load_model(tmp_path / 'nothing.pt')
+    path = save_checkpoint(tmp_path / 'model.pt', trained_model)
+    truncated = tmp_path / 'truncated.pt'
+    truncated.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match='truncated.pt is corrupt'):
+        load_checkpoint(truncated)
+    bare = tmp_path / 'bare.pt'
+    torch.save(trained_model.state_dict(), bare)
+    with pytest.raises(CheckpointError, match=r'bare.pt is not a mono_depth_ros checkpoint'):
+        load_model(bare)
+    listed = tmp_path / 'list.pt'
+    torch.save([1, 2], listed)
+    with pytest.raises(CheckpointError, match="format 'list'"):
+        load_checkpoint(listed)
+
+
+def test_mismatched_state_dict_is_an_error(tmp_path, trained_model):
+    data = load_checkpoint(save_checkpoint(tmp_path / 'model.pt', trained_model))
+    data['state_dict'].pop('depth_head.conv.bias')
+    data['state_dict']['surprise'] = torch.zeros(1)
+    torch.save(data, tmp_path / 'edited.pt')
+    with pytest.raises(CheckpointError, match=r"(?s)does not match its model 'unet_r18'.*surp"):
+        load_model(tmp_path / 'edited.pt')
+    data['model_config']['bogus'] = 1
+    torch.save(data, tmp_path / 'config.pt')
+    with pytest.raises(CheckpointError, match='(?s)invalid model config.*bogus'):
+        load_model(tmp_path / 'config.pt')
+
+
+def test_save_does_not_replace_existing_file_on_failure(tmp_path, trained_model):
+    path = save_checkpoint(tmp_path / 'model.pt', trained_model)
+    before = path.read_bytes()
+    with pytest.raises(Exception):  # noqa: B017 — a lambda is not picklable by torch.save
+        save_checkpoint(path, trained_model, bad=lambda: 0)
+    assert path.read_bytes() == before
+    assert not [p for p in os.listdir(tmp_path) if p.endswith('.tmp')]
