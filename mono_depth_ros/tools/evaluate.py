@@ -56,10 +56,14 @@ def load_pred_npz(path: str, frames: int) -> np.ndarray:
 
 def make_estimator(checkpoint: str, device: str, precision: str):
     """Load a checkpoint into an inference.DepthEstimator."""
-    from mono_depth_ros.checkpoint import load_model
+    from mono_depth_ros.checkpoint import CheckpointError, load_model
     from mono_depth_ros.inference import DepthEstimator
 
-    return DepthEstimator(load_model(checkpoint), device=device, precision=precision)
+    try:
+        model = load_model(checkpoint)
+    except CheckpointError as error:
+        raise ValueError(str(error)) from error
+    return DepthEstimator(model, device=device, precision=precision)
 
 
 def resize_prediction(pred: np.ndarray, size: tuple[int, int]) -> np.ndarray:
