@@ -14,8 +14,9 @@ from mono_depth_ros.constants import KITTI_CAMERA_HEIGHT
 ROAD_Y = KITTI_CAMERA_HEIGHT
 
 # Material ids: they choose the texture and lidar reflectance of a surface.
-GROUND, SIDEWALK, BUILDING, CAR_BODY, CAR_CABIN, POLE, TRUNK, FOLIAGE, SIGN = range(9)
-REFLECTANCE = np.array([0.25, 0.3, 0.35, 0.6, 0.15, 0.45, 0.2, 0.12, 0.9], dtype=np.float32)
+GROUND, SIDEWALK, BUILDING, CAR_BODY, CAR_CABIN, POLE, TRUNK, FOLIAGE, SIGN, WHEEL = range(10)
+REFLECTANCE = np.array([0.25, 0.3, 0.35, 0.6, 0.15, 0.45, 0.2, 0.12, 0.9, 0.05],
+                       dtype=np.float32)
 
 CAR_COLOURS = np.array([
     [0.75, 0.1, 0.08], [0.1, 0.2, 0.6], [0.85, 0.85, 0.85], [0.1, 0.1, 0.1], [0.55, 0.55, 0.58],
@@ -103,7 +104,7 @@ class _Builder:
 
 
 def _car(b: _Builder, rng: np.random.Generator, x: float, z: float, speed: float) -> None:
-    """Add a car (body + cabin) centred at x with its rear at z."""
+    """Add a car (body, cabin, two axles of wheels) centred at x with its rear at z."""
     length, width = rng.uniform(3.9, 4.9), rng.uniform(1.7, 1.9)
     body_h, cabin_h = rng.uniform(0.85, 1.05), rng.uniform(0.4, 0.55)
     colour = CAR_COLOURS[rng.integers(len(CAR_COLOURS))] * rng.uniform(0.85, 1.1)
@@ -112,6 +113,9 @@ def _car(b: _Builder, rng: np.random.Generator, x: float, z: float, speed: float
     b.box(lo, (x + width / 2, ROAD_Y - 0.18, z + length), colour, CAR_BODY, speed)
     b.box((x - width / 2 + 0.08, ROAD_Y - body_h - cabin_h, z + 0.25 * length),
           (x + width / 2 - 0.08, ROAD_Y - body_h, z + 0.8 * length), colour, CAR_CABIN, speed)
+    for axle in (z + 0.8, z + length - 0.9):
+        b.box((x - width / 2 + 0.03, ROAD_Y - 0.62, axle - 0.31),
+              (x + width / 2 - 0.03, ROAD_Y, axle + 0.31), np.full(3, 0.06), WHEEL, speed)
 
 
 def _side(b: _Builder, rng: np.random.Generator, lay: Layout, sign: int, z0: float,

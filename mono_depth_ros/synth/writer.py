@@ -89,6 +89,14 @@ def _timestamps(rng: np.random.Generator, start: datetime, frames: int) -> list[
     return out
 
 
+def _shift_stamp(stamp: str, seconds: float) -> str:
+    """A KITTI timestamp text moved by some seconds (nanoseconds kept)."""
+    moment = datetime.strptime(stamp[:19], '%Y-%m-%d %H:%M:%S')
+    total = int(stamp[20:]) + int(round(seconds * 1e9))
+    whole, rest = divmod(total, 1_000_000_000)
+    return kitti_timestamp(moment + timedelta(seconds=whole), rest)
+
+
 def _write_png(path: Path, image: np.ndarray) -> None:
     """Write a PNG (RGB arrays are stored as RGB, uint16 as 16-bit grey)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -151,6 +159,9 @@ def write_drive(root: Path, plan: DrivePlan, seed: int, drive: int, rig: Rig,
             progress()
     for sub in (*(f'image_0{cam}' for cam in cameras), 'velodyne_points'):
         (base / sub / 'timestamps.txt').write_text('\n'.join(plan.stamps) + '\n')
+    for name, shift in (('timestamps_start.txt', -0.05), ('timestamps_end.txt', 0.05)):
+        stamps = [_shift_stamp(stamp, shift) for stamp in plan.stamps]
+        (base / 'velodyne_points' / name).write_text('\n'.join(stamps) + '\n')
 
 
 def write_splits(root: Path, frames_by_drive: dict[str, int], val_fraction: float,
