@@ -96,6 +96,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              'models); off for metric models')
     parser.add_argument('--montage-frames', type=int, default=4,
                         help='frames shown in montage.png (evenly spaced; 0: no montage)')
+    parser.add_argument('--image-ext', default='.png',
+                        help='image file extension (.jpg after download --convert jpg)')
     parser.add_argument('--device', default='auto', help='auto, cpu or cuda (--checkpoint)')
     parser.add_argument('--precision', default='fp32', choices=('fp32', 'fp16', 'bf16'))
     args = parser.parse_args(argv)
@@ -127,7 +129,7 @@ def evaluate(args: argparse.Namespace) -> dict:
                 gt = gt_table[entry.line()]
             else:
                 gt = load_ground_truth(args.data_path, entry, source, not args.camera_z)
-            image = read_image(entry.image_path(args.data_path)) if (
+            image = read_image(entry.image_path(args.data_path, args.image_ext)) if (
                 estimator or index in show) else None
         except FileNotFoundError as error:
             if not args.skip_missing:
