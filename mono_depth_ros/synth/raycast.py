@@ -22,6 +22,8 @@ LIDAR_MAX_RANGE = 120.0
 LIDAR_MIN_RANGE = 0.9
 CAMERA_FAR = 300.0                  # beyond this a ray counts as sky (no depth)
 CAMERA_NEAR = 0.1
+# Which of (lo, hi) each of a box's 8 corners takes per axis.
+CORNERS = np.array([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)])
 
 
 @dataclass
@@ -95,8 +97,7 @@ class LidarGrid(RayGrid):
 
     def blocks(self, lo, hi):
         """Azimuth columns (all beams) covering the box, split in two where they wrap."""
-        corners = np.array(np.meshgrid([lo[0], hi[0]], [lo[1], hi[1]], [lo[2], hi[2]]))
-        corners = corners.reshape(3, -1).T @ self.to_sensor.T
+        corners = np.stack([lo, hi])[CORNERS, [0, 1, 2]] @ self.to_sensor.T
         azimuth = np.arctan2(corners[:, 1], corners[:, 0])
         centre = np.arctan2(corners[:, 1].mean(), corners[:, 0].mean())
         offset = (azimuth - centre + np.pi) % (2 * np.pi) - np.pi

@@ -41,16 +41,9 @@ def value_noise(a: np.ndarray, b: np.ndarray, scale: float, seed: int) -> np.nda
     return (top * (1 - fb) + bottom * fb).astype(np.float32)
 
 
-def _ground(p: np.ndarray, lay: sc.Layout, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Albedo and reflectance of ground points: asphalt, lane markings, verge."""
-    x, z = p[:, 0], p[:, 2]
-    grain = value_noise(x, z, 0.15, seed) * 0.5 + value_noise(x, z, 2.0, seed + 1) * 0.5
-    colour = np.empty((len(p), 3), np.float32)
-    colour[:] = (0.26 + 0.08 * grain)[:, None]
+def _markings(x: np.ndarray, z: np.ndarray, lay: sc.Layout) -> tuple[np.ndarray, np.ndarray]:
+    """Masks (lane marking, on the road) of ground points at world (x, z)."""
     road = (x > lay.road_left) & (x < lay.road_right)
-    verge = ~road
-    colour[verge] = np.stack([0.3 + 0.1 * grain, 0.42 + 0.1 * grain, 0.18 + 0.05 * grain],
-                             axis=-1)[verge]
     half = 0.06
     dashes = (z % 9.0) < 3.0
     lines = np.abs(x - lay.centre) < half
@@ -60,9 +53,28 @@ def _ground(p: np.ndarray, lay: sc.Layout, seed: int) -> tuple[np.ndarray, np.nd
         lines |= (np.abs(x - (lay.centre - lane * lay.lane_width)) < half) & dashes
     lines |= np.abs(x - (lay.road_right - lay.parking - 0.2)) < half
     lines |= np.abs(x - (lay.road_left + lay.parking + 0.2)) < half
+    return lines, road
+
+
+def _ground_reflectance(x: np.ndarray, z: np.ndarray, lay: sc.Layout) -> np.ndarray:
+    """Lidar reflectance of ground points: bright markings, asphalt, darker verge."""
+    lines, road = _markings(x, z, lay)
+    return np.where(lines, 0.7, np.where(road, sc.REFLECTANCE[sc.GROUND], 0.15)).astype(
+        np.float32)
+
+
+def _ground(p: np.ndarray, lay: sc.Layout, seed: int) -> np.ndarray:
+    """Albedo of ground points: asphalt, lane markings, verge."""
+    x, z = p[:, 0], p[:, 2]
+    grain = value_noise(x, z, 0.15, seed) * 0.5 + value_noise(x, z, 2.0, seed + 1) * 0.5
+    lines, road = _markings(x, z, lay)
+    colour = np.empty((len(p), 3), np.float32)
+    colour[:] = (0.26 + 0.08 * grain)[:, None]
+    verge = ~road
+    colour[verge] = np.stack([0.3 + 0.1 * grain, 0.42 + 0.1 * grain, 0.18 + 0.05 * grain],
+                             axis=-1)[verge]
     colour[lines] = (0.85 + 0.1 * grain[lines])[:, None]
-    reflect = np.where(lines, 0.7, np.where(road, sc.REFLECTANCE[sc.GROUND], 0.15))
-    return colour, reflect.astype(np.float32)
+    return colour
 
 
 def _windows(along: np.ndarray, height: np.ndarray) -> np.ndarray:
@@ -115,36 +127,45 @@ def _box_normals(p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 
 def _surface(scene: sc.Scene, hits: Hits, p: np.ndarray, time: float,
-             seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Albedo, normal and reflectance of every hit point (kind != NONE)."""
+             seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Albedo and normal of every hit point (kind != NONE)."""
     kind = hits.kind[hits.kind != NONE]
     index = hits.index[hits.kind != NONE]
     albedo = np.zeros((len(p), 3), np.float32)
     normal = np.zeros((len(p), 3), np.float64)
-    reflect = np.zeros(len(p), np.float32)
     m = kind == GROUND
     normal[m] = (0, -1, 0)
-    albedo[m], reflect[m] = _ground(p[m], scene.layout, seed)
+    albedo[m] = _ground(p[m], scene.layout, seed)
     m = kind == BOX
     box_lo, box_hi = scene.boxes_at(time)
     lo, hi = box_lo[index[m]], box_hi[index[m]]
     normal[m] = _box_normals(p[m], lo, hi)
     albedo[m] = _box_albedo(scene, index[m], p[m], normal[m], lo, seed)
-    reflect[m] = sc.REFLECTANCE[scene.box_material[index[m]]]
     m = kind == CYLINDER
     cyl = scene.cyl[index[m]]
     radial = np.stack([p[m, 0] - cyl[:, 0], np.zeros(m.sum()), p[m, 2] - cyl[:, 1]], axis=-1)
     normal[m] = radial / cyl[:, 2:3]
     grain = value_noise(np.arctan2(radial[:, 0], radial[:, 2]) * cyl[:, 2], p[m, 1], 0.1, seed)
     albedo[m] = scene.cyl_colour[index[m]] * (0.8 + 0.4 * grain)[:, None]
-    reflect[m] = sc.REFLECTANCE[scene.cyl_material[index[m]]]
     m = kind == SPHERE
     sph = scene.sph[index[m]]
     normal[m] = (p[m] - sph[:, :3]) / sph[:, 3:4]
     leaves = value_noise(p[m, 0] + p[m, 2], p[m, 1], 0.25, seed + 3)
     albedo[m] = scene.sph_colour[index[m]] * (0.55 + 0.9 * leaves)[:, None]
-    reflect[m] = sc.REFLECTANCE[scene.sph_material[index[m]]]
-    return albedo, normal, reflect
+    return albedo, normal
+
+
+def _reflectance(scene: sc.Scene, kind: np.ndarray, index: np.ndarray,
+                 p: np.ndarray) -> np.ndarray:
+    """Lidar reflectance in [0, 1] of hit points, from their material."""
+    reflect = np.zeros(len(p), np.float32)
+    m = kind == GROUND
+    reflect[m] = _ground_reflectance(p[m, 0], p[m, 2], scene.layout)
+    for hit_kind, material in ((BOX, scene.box_material), (CYLINDER, scene.cyl_material),
+                               (SPHERE, scene.sph_material)):
+        m = kind == hit_kind
+        reflect[m] = sc.REFLECTANCE[material[index[m]]]
+    return reflect
 
 
 def _shadowed(scene: sc.Scene, p: np.ndarray, normal: np.ndarray, time: float) -> np.ndarray:
@@ -193,7 +214,7 @@ def render_camera(scene: sc.Scene, grid: CameraGrid, time: float,
     hit = hits.kind != NONE
     depth = np.where(hit, hits.t, 0).astype(np.float32)
     p = grid.origin + hits.t[hit, None].astype(np.float64) * grid.dirs[:, hit].T
-    albedo, normal, _ = _surface(scene, hits, p, time, scene.texture_seed)
+    albedo, normal = _surface(scene, hits, p, time, scene.texture_seed)
     sun = scene.sun / np.linalg.norm(scene.sun)
     lambert = np.clip(normal @ sun, 0, None)
     lambert[_shadowed(scene, p, normal, time)] = 0
@@ -216,8 +237,7 @@ def scan_lidar(scene: sc.Scene, grid: LidarGrid, time: float) -> np.ndarray:
     hit = (hits.kind != NONE) & (hits.t >= LIDAR_MIN_RANGE)
     t = hits.t[hit].astype(np.float64)
     p = grid.origin + t[:, None] * grid.dirs[:, hit].T
-    masked = Hits(np.where(hit, hits.t, np.inf), np.where(hit, hits.kind, NONE), hits.index)
-    _, _, reflect = _surface(scene, masked, p, time, scene.texture_seed)
+    reflect = _reflectance(scene, hits.kind[hit], hits.index[hit], p)
     points = (p - grid.origin) @ grid.to_sensor.T
     return np.concatenate([points, reflect[:, None]], axis=1).astype(np.float32)
 
