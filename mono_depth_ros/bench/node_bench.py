@@ -1,0 +1,285 @@
+"""End-to-end latency of the real node over DDS, and the soak test.
+
+The node (mono_depth_ros.node) runs in a subprocess exactly as a user starts it; this process
+publishes Image + CameraInfo with a fresh stamp and subscribes to `depth` and `points`. A frame's
+latency is from just before its image is published to the arrival of the later of its depth and
+cloud (matched by stamp), both on this process's monotonic clock. rclpy is imported here only.
+"""
+
+from collections.abc import Sequence
+import os
+from pathlib import Path
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+
+from mono_depth_ros.bench.stats import drift, summarize_latency
+from mono_depth_ros.constants import KITTI_IMAGE_SIZE, KITTI_INTRINSICS
+from mono_depth_ros.geometry import scale_intrinsics
+
+
+def node_command(model: str, input_size: tuple[int, int], namespace: str, device: str = 'cpu',
+                 precision: str = 'fp32', extra: Sequence[str] = ()) -> list[str]:
+    """Command line starting the real node with random weights of a model config."""
+    params = {'allow_random_weights': 'true', 'model_config': model, 'device': device,
+              'precision': precision, 'input_height': str(input_size[0]),
+              'input_width': str(input_size[1])}
+    args = [sys.executable, '-m', 'mono_depth_ros.node', '--ros-args', '-r', f'__ns:={namespace}']
+    for name, value in params.items():
+        args += ['-p', f'{name}:={value}']
+    for item in extra:
+        args += ['-p', item]
+    return args
+
+
+def process_rss_mib(pid: int) -> float | None:
+    """Resident memory of a process in MiB (None once it has exited)."""
+    try:
+        with open(f'/proc/{pid}/status') as f:
+            for line in f:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def process_gpu_mib(pid: int) -> float | None:
+    """GPU memory a process holds, from nvidia-smi (None without an NVIDIA GPU or tool)."""
+    if shutil.which('nvidia-smi') is None:
+        return None
+    try:
+        out = subprocess.run(['nvidia-smi', '--query-compute-apps=pid,used_memory',
+                              '--format=csv,noheader,nounits'], capture_output=True, text=True,
+                             timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    used = [float(row.split(',')[1]) for row in out.splitlines()
+            if row.strip() and row.split(',')[0].strip() == str(pid)]
+    return sum(used) if used else 0.0
+
+
+def bench_image(size: tuple[int, int] = KITTI_IMAGE_SIZE, seed: int = 0) -> np.ndarray:
+    """A deterministic RGB uint8 image: smooth gradients plus noise (the same for every model)."""
+    rng = np.random.default_rng(seed)
+    v, u = np.mgrid[0:size[0], 0:size[1]].astype(np.float32)
+    base = np.stack([u / size[1], v / size[0], 0.5 + 0.5 * np.sin(u / 37.0)], axis=-1) * 200
+    return np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
+
+
+class NodeClient:
+    """Bench-side ROS node: publishes frames to the node under test and times its outputs."""
+
+    def __init__(self, namespace: str, image: np.ndarray) -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+        from std_msgs.msg import Header
+
+        from mono_depth_ros.ros.conversions import numpy_to_image
+        from mono_depth_ros.ros.depth_messages import intrinsics_camera_info
+
+        self._rclpy = rclpy
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node('mono_depth_bench_client', namespace=namespace,
+                                      context=self.context)
+        header = Header(frame_id='camera_optical_frame')
+        intrinsics = scale_intrinsics(*KITTI_INTRINSICS, KITTI_IMAGE_SIZE, image.shape[:2])
+        self.image_msg = numpy_to_image(image, 'rgb8', header)
+        self.info_msg = intrinsics_camera_info(intrinsics, image.shape[:2], header)
+        self.image_pub = self.node.create_publisher(Image, 'image', qos_profile_sensor_data)
+        self.info_pub = self.node.create_publisher(CameraInfo, 'camera_info',
+                                                   qos_profile_sensor_data)
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.subs = [self.node.create_subscription(kind, topic, self._arrived(topic), reliable)
+                     for topic, kind in (('depth', Image), ('points', PointCloud2))]
+        self.sent: dict[int, float] = {}
+        self.arrivals: dict[str, dict[int, float]] = {'depth': {}, 'points': {}}
+        self._lock = threading.Lock()
+        self._sequence = 0
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._spinner = threading.Thread(target=self.executor.spin, daemon=True)
+        self._spinner.start()
+
+    def _arrived(self, topic: str):
+        """Subscription callback recording when the output of a stamp arrived."""
+        def callback(msg) -> None:
+            now = time.monotonic()
+            stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            with self._lock:
+                self.arrivals[topic].setdefault(stamp, now)
+        return callback
+
+    def connected(self) -> bool:
+        """True once the node under test subscribes to our image and publishes both outputs."""
+        return (self.image_pub.get_subscription_count() > 0
+                and all(sub.get_publisher_count() > 0 for sub in self.subs))
+
+    def send(self) -> int:
+        """Publish CameraInfo and Image with a new stamp; return the stamp (ns)."""
+        self._sequence += 1
+        stamp = 1_000_000_000 + self._sequence * 1_000_000  # 1 ms apart: never confused
+        for msg in (self.info_msg, self.image_msg):
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+        self.info_pub.publish(self.info_msg)
+        with self._lock:
+            self.sent[stamp] = time.monotonic()
+        self.image_pub.publish(self.image_msg)
+        return stamp
+
+    def latency_ms(self, stamp: int) -> float | None:
+        """In-to-out latency of a frame (both outputs arrived), or None while incomplete."""
+        with self._lock:
+            times = [self.arrivals[topic].get(stamp) for topic in self.arrivals]
+            if any(t is None for t in times):
+                return None
+            return (max(times) - self.sent[stamp]) * 1000.0
+
+    def wait_for(self, stamp: int, timeout: float) -> float | None:
+        """Wait until both outputs of stamp arrived; its latency (ms) or None on time-out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            latency = self.latency_ms(stamp)
+            if latency is not None:
+                return latency
+            time.sleep(0.002)
+        return None
+
+    def close(self) -> None:
+        """Stop spinning and shut this client's ROS context down."""
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self._rclpy.shutdown(context=self.context)
+        self._spinner.join(timeout=5.0)
+
+
+class NodeUnderTest:
+    """The real node in a subprocess, with a client connected to it (a context manager)."""
+
+    def __init__(self, command: list[str], namespace: str, image: np.ndarray,
+                 log_path: str | os.PathLike | None = None, start_timeout: float = 120.0):
+        self.command, self.namespace, self.image = command, namespace, image
+        self.log_path, self.start_timeout = log_path, start_timeout
+
+    def __enter__(self) -> 'NodeUnderTest':
+        log = open(self.log_path, 'w') if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+        self.client = NodeClient(self.namespace, self.image)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        """Wait for discovery, then send frames until the first one comes back (model loaded)."""
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if self.client.connected():
+                stamp = self.client.send()
+                if self.client.wait_for(stamp, timeout=min(10.0, self.start_timeout)) is not None:
+                    return
+            else:
+                time.sleep(0.1)
+        raise TimeoutError(f'node gave no depth and cloud within {self.start_timeout} s: '
+                           f'{" ".join(self.command)} (log: {self.log_path})')
+
+    def _check_alive(self) -> None:
+        """Raise with the exit code if the node process ended."""
+        if self.process.poll() is not None:
+            tail = Path(self.log_path).read_text()[-2000:] if self.log_path else ''
+            raise RuntimeError(f'node exited with code {self.process.returncode}: {tail}')
+
+    def __exit__(self, *exc) -> None:
+        self.client.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def closed_loop(self, frames: int, warmup: int = 1, timeout: float = 60.0) -> dict:
+        """Send one frame at a time, waiting for its outputs: unloaded in-to-out latency."""
+        for _ in range(warmup):
+            self.client.wait_for(self.client.send(), timeout)
+        latencies, lost = [], 0
+        for _ in range(frames):
+            self._check_alive()
+            latency = self.client.wait_for(self.client.send(), timeout)
+            if latency is None:
+                lost += 1
+            else:
+                latencies.append(latency)
+        if not latencies:
+            raise RuntimeError(f'no frame of {frames} came back within {timeout} s')
+        return {**summarize_latency(latencies), 'sent': frames, 'lost': lost}
+
+    def soak(self, duration_s: float, rate_hz: float = 30.0, sample_period_s: float = 1.0,
+             drain_s: float = 5.0) -> dict:
+        """Feed frames at rate_hz for duration_s; memory growth, latency drift, dropped frames."""
+        pid = self.process.pid
+        period = 1.0 / rate_hz
+        window = min(60.0, duration_s / 3.0)
+        samples = []  # (seconds since start, rss MiB, GPU MiB)
+        stamps = []  # (seconds since start, stamp)
+        start = time.monotonic()
+        next_send = next_sample = start
+        while True:
+            now = time.monotonic()
+            if now - start >= duration_s:
+                break
+            if now >= next_sample:
+                self._check_alive()
+                samples.append((now - start, process_rss_mib(pid), process_gpu_mib(pid)))
+                next_sample += sample_period_s
+            if now >= next_send:
+                stamps.append((now - start, self.client.send()))
+                next_send += period
+            time.sleep(max(0.0, min(next_send, next_sample) - time.monotonic()))
+        time.sleep(drain_s)
+        samples.append((time.monotonic() - start, process_rss_mib(pid), process_gpu_mib(pid)))
+        return summarize_soak(samples, [(t, self.client.latency_ms(s)) for t, s in stamps],
+                              duration_s, rate_hz, window)
+
+
+def _growth(samples: list[tuple[float, float | None]]) -> dict:
+    """First, last, max and growth (MiB) of a memory series, plus a least-squares slope/min."""
+    points = [(t, m) for t, m in samples if m is not None]
+    if len(points) < 2:
+        return {'first_mib': None, 'last_mib': None, 'max_mib': None, 'growth_mib': None,
+                'slope_mib_per_min': None}
+    t, m = np.array(points, dtype=np.float64).T
+    slope = float(np.polyfit(t, m, 1)[0]) * 60.0 if np.ptp(t) > 0 else 0.0
+    return {'first_mib': float(m[0]), 'last_mib': float(m[-1]), 'max_mib': float(m.max()),
+            'growth_mib': float(m[-1] - m[0]), 'slope_mib_per_min': slope}
+
+
+def summarize_soak(samples: list[tuple[float, float | None, float | None]],
+                   frames: list[tuple[float, float | None]], duration_s: float, rate_hz: float,
+                   window_s: float) -> dict:
+    """Soak report: memory growth (RSS, GPU), latency drift first vs last window, drops."""
+    done = [(t, lat) for t, lat in frames if lat is not None]
+    latencies = [lat for _, lat in done]
+    first = [lat for t, lat in done if t < window_s]
+    last = [lat for t, lat in done if t >= duration_s - window_s]
+    return {
+        'duration_s': duration_s, 'rate_hz': rate_hz, 'window_s': window_s,
+        'sent': len(frames), 'completed': len(done), 'dropped': len(frames) - len(done),
+        'drop_fraction': (len(frames) - len(done)) / len(frames) if frames else 0.0,
+        'output_fps': len(done) / duration_s,
+        'latency': summarize_latency(latencies) if latencies else None,
+        'latency_drift': drift(first, last),
+        'rss': _growth([(t, rss) for t, rss, _ in samples]),
+        'gpu_memory': _growth([(t, gpu) for t, _, gpu in samples]),
+    }

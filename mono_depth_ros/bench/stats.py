@@ -1,0 +1,43 @@
+"""Latency statistics shared by the model-only, end-to-end and soak measurements."""
+
+import math
+
+import numpy as np
+
+
+def percentile(values_ms: list[float] | np.ndarray, q: float) -> float:
+    """The q-th percentile (0..100, linear interpolation) of latencies; NaN when there are none."""
+    values = np.asarray(values_ms, dtype=np.float64)
+    if values.size == 0:
+        return math.nan
+    return float(np.percentile(values, q))
+
+
+def summarize_latency(values_ms: list[float] | np.ndarray, batch: int = 1) -> dict:
+    """p50, p99, mean, min and max latency (ms) and throughput (frames/s) of timed calls.
+
+    Each value is one call that processed `batch` frames; throughput is frames over the total
+    time of the calls.
+    """
+    values = np.asarray(values_ms, dtype=np.float64)
+    if values.size == 0:
+        raise ValueError('no latencies to summarise')
+    if np.any(~np.isfinite(values)) or np.any(values < 0):
+        raise ValueError('latencies must be finite and >= 0 ms')
+    total_s = float(values.sum()) / 1000.0
+    return {
+        'count': int(values.size),
+        'p50_ms': percentile(values, 50),
+        'p99_ms': percentile(values, 99),
+        'mean_ms': float(values.mean()),
+        'min_ms': float(values.min()),
+        'max_ms': float(values.max()),
+        'fps': batch * values.size / total_s if total_s > 0 else math.inf,
+    }
+
+
+def drift(first_ms: list[float], last_ms: list[float]) -> dict:
+    """Latency drift between two windows (e.g. first and last minute of a soak): p50s and ratio."""
+    first, last = percentile(first_ms, 50), percentile(last_ms, 50)
+    ratio = last / first if first > 0 and not math.isnan(first + last) else math.nan
+    return {'first_p50_ms': first, 'last_p50_ms': last, 'ratio': ratio}

@@ -1,0 +1,273 @@
+"""The fast inference path: preprocessing, inference and back-projection on the model's device.
+
+On CUDA the whole frame stays on the GPU: each uint8 image is uploaded from a pinned host buffer
+with a non-blocking copy, resized and ImageNet-normalised there, the batch runs in fp16/bf16
+autocast and channels_last with cudnn.benchmark, and for a fixed set of image sizes the whole
+pipeline is replayed as one CUDA graph; depth is resized back, focal-scaled and back-projected
+on the GPU, and only the requested outputs are copied back into pinned host buffers. On the CPU
+the same steps run under inference_mode, with channels_last and a frozen TorchScript graph of
+the network (conv-BN folded) as options, off unless they are faster (see README, Speed).
+
+Same interface and arithmetic as the reference mono_depth_ros.inference.DepthEstimator: depth
+agrees within the tolerances test/test_fast_inference.py pins (fp32: 1e-4 relative).
+"""
+
+from collections.abc import Callable, Sequence
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812 - the usual name
+
+from mono_depth_ros.constants import IMAGENET_MEAN, IMAGENET_STD
+from mono_depth_ros.geometry import _check_intrinsics, _check_stride
+from mono_depth_ros.inference import (
+    check_image,
+    focal_scale,
+    PRECISIONS,
+    Prediction,
+    resolve_device,
+)
+
+Maps = tuple[torch.Tensor, torch.Tensor | None]
+
+
+def normalize_resize(image_u8: torch.Tensor, input_size: tuple[int, int]) -> torch.Tensor:
+    """B×H×W×3 uint8 → B×3×h×w float32 resized (bilinear) to input_size, ImageNet-normalised."""
+    x = image_u8.permute(0, 3, 1, 2).float().div_(255.0)
+    if tuple(x.shape[-2:]) != tuple(input_size):
+        x = F.interpolate(x, size=tuple(input_size), mode='bilinear', align_corners=False)
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def resize_maps(maps: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
+    """B×1×h×w maps → B×H×W float32 at the image resolution (bilinear, as the reference)."""
+    maps = maps.float()
+    if tuple(maps.shape[-2:]) != tuple(image_size):
+        maps = F.interpolate(maps, size=tuple(image_size), mode='bilinear', align_corners=False)
+    return maps[:, 0]
+
+
+def check_images(images: Sequence[np.ndarray]) -> None:
+    """Raise ValueError (naming the image) unless each is H×W×3 uint8."""
+    for i, image in enumerate(images):
+        try:
+            check_image(image)
+        except ValueError as error:
+            raise ValueError(f'image {i}: {error}') from error
+
+
+def backproject_torch(depth: torch.Tensor, fx: float, fy: float, cx: float, cy: float,
+                      stride: int = 1) -> torch.Tensor:
+    """Torch twin of geometry.backproject, on the depth's device: H×W → ceil(H/s)×ceil(W/s)×3.
+
+    Same convention and float32 arithmetic: x = (u - cx)·z / fx, y = (v - cy)·z / fy at pixels
+    (u, v) = (s·j, s·i); NaN where depth is not finite and > 0. A leading batch dimension is
+    allowed (B×H×W → B×H'×W'×3, one set of intrinsics).
+    """
+    if depth.dim() not in (2, 3) or depth.numel() == 0:
+        raise ValueError(f'depth must be a non-empty H×W or B×H×W tensor, '
+                         f'got {tuple(depth.shape)}')
+    _check_intrinsics(fx, fy, cx, cy)
+    stride = _check_stride(stride)
+    z = depth[..., ::stride, ::stride].float()
+    z = torch.where(torch.isfinite(z) & (z > 0), z, torch.full_like(z, float('nan')))
+    height, width = depth.shape[-2:]
+    u = torch.arange(0, width, stride, device=z.device, dtype=torch.float32)
+    v = torch.arange(0, height, stride, device=z.device, dtype=torch.float32)
+    x = (u[None, :] - np.float32(cx)) * z / np.float32(fx)
+    y = (v[:, None] - np.float32(cy)) * z / np.float32(fy)
+    return torch.stack([x, y, z], dim=-1)
+
+
+class _CudaGraph:
+    """A function of fixed-shape device tensors, captured once as a CUDA graph and replayed."""
+
+    def __init__(self, fn: Callable, static_inputs: list[torch.Tensor], warmup: int = 3):
+        self.static_inputs = static_inputs
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(warmup):  # cudnn.benchmark chooses its kernels here, not in capture
+                fn(*static_inputs)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.static_outputs = fn(*static_inputs)
+
+    def __call__(self, *inputs: torch.Tensor):
+        """Copy inputs into the captured buffers, replay, return the captured outputs."""
+        for static, value in zip(self.static_inputs, inputs, strict=True):
+            static.copy_(value, non_blocking=True)
+        self.graph.replay()
+        return self.static_outputs
+
+
+class FastDepthEstimator:
+    """inference.DepthEstimator's interface with the fast path underneath.
+
+    cuda_graphs: on CUDA, replay one CUDA graph per set of image sizes (eager, with a warning,
+    if capture fails). channels_last: None = on for CUDA, off on the CPU. freeze: on the CPU in
+    fp32, run a frozen TorchScript trace of the network at the fixed input size.
+    """
+
+    def __init__(self, model: torch.nn.Module, device: str = 'auto', precision: str = 'fp32',
+                 input_size: Sequence[int] | None = None, channels_last: bool | None = None,
+                 cuda_graphs: bool = True, freeze: bool = False):
+        self.device = resolve_device(device)
+        if precision not in PRECISIONS:
+            raise ValueError(f'precision must be one of {sorted(PRECISIONS)}, got {precision!r}')
+        if precision != 'fp32' and self.device.type != 'cuda':
+            raise ValueError(f'precision {precision!r} needs a CUDA device; use fp32 on '
+                             f'{self.device.type}')
+        self.precision, self.autocast_dtype = precision, PRECISIONS[precision]
+        size = input_size if input_size is not None else model.config['input_size']
+        if len(size) != 2 or min(int(v) for v in size) <= 0:
+            raise ValueError(f'input_size must be (H, W) positive, got {size!r}')
+        self.input_size = (int(size[0]), int(size[1]))
+        self.canonical_focal = float(model.config['canonical_focal'])
+        self.has_confidence = bool(model.has_confidence)
+        cuda = self.device.type == 'cuda'
+        self.channels_last = cuda if channels_last is None else bool(channels_last)
+        self.model = model.to(self.device).eval()
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        if cuda:
+            torch.backends.cudnn.benchmark = True
+        self.use_graphs = cuda and cuda_graphs
+        self._network = self._freeze() if freeze and not cuda and precision == 'fp32' \
+            else self.model
+        self._graphs: dict[tuple, _CudaGraph | None] = {}
+        self._host_buffers: dict[tuple, torch.Tensor] = {}
+
+    def _freeze(self) -> Callable:
+        """A frozen, inference-optimised TorchScript trace of the network at the input size."""
+        example = torch.zeros(1, 3, *self.input_size)
+        if self.channels_last:
+            example = example.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter('ignore', torch.jit.TracerWarning)
+            traced = torch.jit.trace(self.model, example, strict=False, check_trace=False)
+            return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+
+    def _network_maps(self, x: torch.Tensor) -> Maps:
+        """Depth and confidence (or None) at the network resolution, float32."""
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        # cache_enabled=False: required inside CUDA graph capture, harmless elsewhere.
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype,
+                            enabled=self.autocast_dtype is not None, cache_enabled=False):
+            out = self._network(x)
+        confidence = out['confidence'].float() if self.has_confidence else None
+        return out['depth'].float(), confidence
+
+    def _pipeline(self, *inputs: torch.Tensor) -> list[Maps]:
+        """Device uint8 1×H×W×3 images and B focal factors → per-image depth, confidence."""
+        images, scales = inputs[:-1], inputs[-1]
+        batch = torch.cat([normalize_resize(image, self.input_size) for image in images])
+        depth, confidence = self._network_maps(batch)
+        results = []
+        for i, image in enumerate(images):
+            size = tuple(image.shape[1:3])
+            conf = None if confidence is None \
+                else resize_maps(confidence[i:i + 1], size)[0].clamp(0.0, 1.0)
+            results.append((resize_maps(depth[i:i + 1], size)[0] * scales[i], conf))
+        return results
+
+    def _host(self, key: tuple, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """A reusable host buffer (pinned on CUDA) for one role and shape."""
+        key = (*key, shape, dtype)
+        if key not in self._host_buffers:
+            self._host_buffers[key] = torch.empty(shape, dtype=dtype,
+                                                  pin_memory=self.device.type == 'cuda')
+        return self._host_buffers[key]
+
+    def _upload(self, images: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        """Each image as a 1×H×W×3 uint8 device tensor (via a pinned buffer on CUDA)."""
+        if self.device.type == 'cpu':
+            return [torch.from_numpy(np.ascontiguousarray(image))[None] for image in images]
+        uploaded = []
+        for i, image in enumerate(images):
+            host = self._host(('in', i), (1, *image.shape), torch.uint8)
+            host.numpy()[0] = image
+            uploaded.append(host.to(self.device, non_blocking=True))
+        return uploaded
+
+    def _infer(self, inputs: list[torch.Tensor]) -> list[Maps]:
+        """Run the pipeline, through the CUDA graph of these image sizes when enabled."""
+        if not self.use_graphs:
+            return self._pipeline(*inputs)
+        key = tuple(tuple(t.shape) for t in inputs)
+        if key not in self._graphs:
+            try:
+                self._graphs[key] = _CudaGraph(self._pipeline, [t.clone() for t in inputs])
+            except RuntimeError as error:
+                warnings.warn(f'CUDA graph capture failed for input shapes {key}, running '
+                              f'eagerly: {error}', RuntimeWarning, stacklevel=3)
+                self._graphs[key] = None
+        graph = self._graphs[key]
+        return self._pipeline(*inputs) if graph is None else graph(*inputs)
+
+    def _download(self, key: tuple, tensor: torch.Tensor) -> np.ndarray:
+        """Start copying a device tensor to a host buffer; valid after the stream syncs."""
+        if self.device.type == 'cpu':
+            return tensor.numpy()
+        host = self._host(key, tuple(tensor.shape), tensor.dtype)
+        host.copy_(tensor, non_blocking=True)
+        return host.numpy()
+
+    def _run(self, images: Sequence[np.ndarray], fxs: Sequence[float | None],
+             points_args: tuple | None = None) -> tuple[list[Prediction], np.ndarray | None]:
+        """Predictions for images (one network batch); points of image 0 when asked."""
+        check_images(images)
+        if len(fxs) != len(images):
+            raise ValueError(f'got {len(images)} images but {len(fxs)} focal lengths')
+        factors = [focal_scale(fx, image.shape[1], self.input_size[1], self.canonical_focal)
+                   for image, fx in zip(images, fxs, strict=True)]
+        with torch.inference_mode():
+            scales = torch.tensor(factors, dtype=torch.float32).to(self.device)
+            maps = self._infer([*self._upload(images), scales])
+            points = None
+            if points_args is not None:
+                intrinsics, stride, depth_range = points_args
+                depth = maps[0][0]
+                if depth_range is not None:
+                    depth = torch.where((depth >= depth_range[0]) & (depth <= depth_range[1]),
+                                        depth, torch.full_like(depth, float('nan')))
+                points = self._download(('points',),
+                                        backproject_torch(depth, *intrinsics, stride=stride))
+            host = [(self._download(('depth', i), depth),
+                     None if conf is None else self._download(('conf', i), conf))
+                    for i, (depth, conf) in enumerate(maps)]
+            if self.device.type == 'cuda':
+                torch.cuda.current_stream(self.device).synchronize()
+        predictions = [Prediction(depth.copy(), None if conf is None else conf.copy())
+                       for depth, conf in host]
+        return predictions, None if points is None else points.copy()
+
+    def predict(self, image_rgb: np.ndarray, fx: float | None = None) -> Prediction:
+        """Depth (metres) and confidence at the image's resolution for one RGB image."""
+        return self._run([image_rgb], [fx])[0][0]
+
+    def predict_batch(self, images: Sequence[np.ndarray],
+                      fxs: Sequence[float | None] | None = None) -> list[Prediction]:
+        """Predict several images (any sizes, e.g. several cameras) in one network batch."""
+        if not images:
+            return []
+        return self._run(list(images), [None] * len(images) if fxs is None else list(fxs))[0]
+
+    def predict_points(self, image_rgb: np.ndarray, fx: float, fy: float, cx: float, cy: float,
+                       stride: int = 1, depth_range: tuple[float, float] | None = None
+                       ) -> tuple[Prediction, np.ndarray]:
+        """Prediction and its organised cloud (ceil(H/s)×ceil(W/s)×3, NaN where invalid).
+
+        Back-projected on the model's device with the calibrated intrinsics at the image
+        resolution: equal to geometry.backproject(depth, fx, fy, cx, cy, stride) where depth is
+        the prediction with NaN outside depth_range (inclusive; None keeps every depth).
+        """
+        _check_intrinsics(fx, fy, cx, cy)
+        predictions, points = self._run([image_rgb], [fx], ((fx, fy, cx, cy), stride,
+                                                           depth_range))
+        return predictions[0], points
