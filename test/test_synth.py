@@ -14,7 +14,7 @@ from mono_depth_ros.kitti import generate_depth_map, load_intrinsics, read_calib
 from mono_depth_ros.synth import generate_world, plan_drive
 from mono_depth_ros.synth.render import render_camera
 from mono_depth_ros.synth.scene import CAR_BODY
-from mono_depth_ros.synth.writer import CALIB_DIR, CALIB_FILES, Rig, write_drive
+from mono_depth_ros.synth.writer import CALIB_DIR, CALIB_FILES, Rig, split_counts, write_drive
 from mono_depth_ros.tools import synth as synth_tool
 
 DRIVE = '2011_09_26/2011_09_26_drive_0001_sync'
@@ -178,6 +178,7 @@ def test_same_seed_same_bytes_other_seed_other_images(synth_world, tmp_path):
     ({'seed': -1}, 'seed must be a non-negative integer'),
     ({'val_fraction': -0.1}, 'val_fraction must be in'),
     ({'val_fraction': 0.5, 'test_fraction': 0.5}, 'val_fraction \\+ test_fraction'),
+    ({'frames': 2, 'val_fraction': 0.1, 'test_fraction': 0.1}, 'leave none for training'),
 ])
 def test_bad_arguments_are_named(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -238,3 +239,10 @@ def test_stereo_world_adds_a_consistent_right_camera(tmp_path):
     assert (warped > 0.05).mean() < 0.03 and (unwarped > 0.05).mean() > 0.08
     sides = [entry.side for entry in read_split(root / 'splits' / 'train_files.txt')]
     assert sides == ['l', 'r']
+
+
+def test_split_counts_give_every_nonzero_fraction_a_frame():
+    assert split_counts(50, 0.1, 0.1) == (40, 5, 5)
+    assert split_counts(5, 0.1, 0.1) == (3, 1, 1)       # 0.5 frames would round to 0
+    assert split_counts(10, 0.0, 0.25) == (8, 0, 2)
+    assert split_counts(1, 0.0, 0.0) == (1, 0, 0)

@@ -8,6 +8,7 @@ from mono_depth_ros.synth.writer import (
     plan_drive,
     prepare_output,
     Rig,
+    split_counts,
     write_drive,
     write_splits,
 )
@@ -29,6 +30,7 @@ def _check(drives: int, frames: int, seed: int, val_fraction: float,
     if val_fraction + test_fraction >= 1.0:
         raise ValueError(f'val_fraction + test_fraction must be below 1, got '
                          f'{val_fraction} + {test_fraction}')
+    split_counts(frames, val_fraction, test_fraction)
 
 
 def generate_world(out_dir: str | os.PathLike, drives: int = 1, frames: int = 4, seed: int = 0,

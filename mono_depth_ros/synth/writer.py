@@ -164,6 +164,16 @@ def write_drive(root: Path, plan: DrivePlan, seed: int, drive: int, rig: Rig,
         (base / 'velodyne_points' / name).write_text('\n'.join(stamps) + '\n')
 
 
+def split_counts(frames: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
+    """Frames per drive for (train, val, test): a non-zero fraction gets at least one frame."""
+    val, test = (0 if f == 0 else max(1, int(round(frames * f)))
+                 for f in (val_fraction, test_fraction))
+    if frames - val - test < 1:
+        raise ValueError(f'{frames} frame(s) per drive leave none for training with '
+                         f'val_fraction {val_fraction} and test_fraction {test_fraction}')
+    return frames - val - test, val, test
+
+
 def write_splits(root: Path, frames_by_drive: dict[str, int], val_fraction: float,
                  test_fraction: float, stereo: bool = False) -> dict[str, int]:
     """Write splits/{train,val,test}_files.txt: per drive, the last frames go to val then test.
@@ -173,9 +183,7 @@ def write_splits(root: Path, frames_by_drive: dict[str, int], val_fraction: floa
     """
     lines: dict[str, list[str]] = {'train': [], 'val': [], 'test': []}
     for folder, frames in frames_by_drive.items():
-        n_test = int(round(frames * test_fraction))
-        n_val = int(round(frames * val_fraction))
-        n_train = frames - n_test - n_val
+        n_train, n_val, _ = split_counts(frames, val_fraction, test_fraction)
         for k in range(frames):
             split = 'train' if k < n_train else 'val' if k < n_train + n_val else 'test'
             lines[split].append(f'{folder} {k:010d} l')
