@@ -1,0 +1,125 @@
+"""Depth losses, all masked for sparse ground truth (0 = no depth): berHu, SILog, SSIM on depth
+and cross-entropy on the ground-truth bin; DepthLoss weights them from the model config."""
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from mono_depth_ros.networks import depth_to_bin, log_bin_edges, validate_model_config
+
+SSIM_C1 = 0.01 ** 2
+SSIM_C2 = 0.03 ** 2
+
+
+def valid_mask(gt: torch.Tensor) -> torch.Tensor:
+    """Pixels with ground truth: finite and > 0."""
+    return torch.isfinite(gt) & (gt > 0)
+
+
+def _zero(pred: torch.Tensor) -> torch.Tensor:
+    """A zero that keeps the graph (for batches without any valid pixel)."""
+    return pred.sum() * 0.0
+
+
+def berhu_loss(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor,
+               fraction: float = 0.2) -> torch.Tensor:
+    """Reverse Huber (Laina et al.): |r| if |r| <= c else (r² + c²) / 2c, c = fraction · max |r|
+    over the batch's valid pixels (c is not differentiated), averaged over valid pixels."""
+    if not mask.any():
+        return _zero(pred)
+    r = (pred - gt)[mask].abs()
+    c = fraction * r.detach().max()
+    if c <= 0:
+        return r.mean()
+    return torch.where(r <= c, r, (r * r + c * c) / (2 * c)).mean()
+
+
+def silog_loss(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor,
+               lam: float = 0.85, scale: float = 10.0) -> torch.Tensor:
+    """BTS's scale-invariant log loss: scale · sqrt(mean d² − λ · (mean d)²), d = log pred − log
+    gt over all valid pixels of the batch (λ 0.85, scale 10 by default)."""
+    if not mask.any():
+        return _zero(pred)
+    d = torch.log(pred[mask]) - torch.log(gt[mask])
+    return scale * torch.sqrt((d.square().mean() - lam * d.mean().square()).clamp_min(1e-12))
+
+
+def masked_ssim_loss(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor,
+                     scale: float, window: int = 3) -> torch.Tensor:
+    """(1 − SSIM) / 2 between depth maps divided by scale, averaged over valid pixels.
+
+    Local means, variances and covariance use only the valid pixels of each window × window
+    neighbourhood, so predictions where the ground truth is missing have no influence.
+    """
+    if not mask.any():
+        return _zero(pred)
+    m = mask.to(pred.dtype)
+    x, y = pred / scale * m, gt.nan_to_num(0.0) / scale * m
+
+    def local(value: torch.Tensor) -> torch.Tensor:
+        return functional.avg_pool2d(value, window, stride=1, padding=window // 2)
+
+    n = local(m).clamp_min(1e-6)
+    mu_x, mu_y = local(x) / n, local(y) / n
+    var_x = local(x * x) / n - mu_x.square()
+    var_y = local(y * y) / n - mu_y.square()
+    cov = local(x * y) / n - mu_x * mu_y
+    ssim = ((2 * mu_x * mu_y + SSIM_C1) * (2 * cov + SSIM_C2)
+            / ((mu_x.square() + mu_y.square() + SSIM_C1) * (var_x + var_y + SSIM_C2)))
+    return ((1 - ssim) / 2)[mask].mean()
+
+
+def bin_cross_entropy(logits: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor,
+                      edges: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the logits against the bin holding the ground truth (see depth_to_bin)."""
+    if not mask.any():
+        return _zero(logits)
+    target = depth_to_bin(gt.nan_to_num(0.0), edges.to(gt.device))[:, 0]
+    ce = functional.cross_entropy(logits.float(), target, reduction='none')
+    return ce[mask[:, 0]].mean()
+
+
+class DepthLoss(nn.Module):
+    """The training loss of a model config's `loss:` section; returns named terms and 'total'.
+
+    Terms: 'berhu' or 'silog' (on outputs['depth']), 'ssim' when ssim_weight > 0, 'bins' (on
+    outputs['logits']) when bins_weight > 0. total = Σ weight · term.
+    """
+
+    def __init__(self, config: dict) -> None:
+        super().__init__()
+        cfg = validate_model_config(config)
+        self.options = cfg['loss']
+        self.max_depth = float(cfg['max_depth'])
+        edges = log_bin_edges(cfg['min_depth'], cfg['max_depth'], cfg['bins']) if cfg['bins'] \
+            else torch.zeros(0, dtype=torch.float64)
+        self.register_buffer('edges', edges.float(), persistent=False)
+
+    def forward(self, outputs: dict[str, torch.Tensor],
+                gt_depth: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Loss terms for a batch; gt_depth B×1×H×W metres, 0 where there is no ground truth."""
+        pred = outputs['depth']
+        if gt_depth.shape != pred.shape:
+            raise ValueError(f'gt depth shape {tuple(gt_depth.shape)} differs from the '
+                             f'prediction {tuple(pred.shape)}')
+        opts = self.options
+        mask = valid_mask(gt_depth)
+        pred = pred.float()
+        terms = {}
+        if opts['regression'] == 'berhu':
+            terms['berhu'] = berhu_loss(pred, gt_depth, mask, opts['berhu_fraction'])
+        else:
+            terms['silog'] = silog_loss(pred, gt_depth, mask, opts['silog_lambda'],
+                                        opts['silog_scale'])
+        total = opts['regression_weight'] * terms[opts['regression']]
+        if opts['ssim_weight']:
+            terms['ssim'] = masked_ssim_loss(pred, gt_depth, mask, self.max_depth,
+                                             opts['ssim_window'])
+            total = total + opts['ssim_weight'] * terms['ssim']
+        if opts['bins_weight']:
+            if 'logits' not in outputs:
+                raise ValueError("loss.bins_weight > 0 needs outputs['logits'] (the bin head)")
+            terms['bins'] = bin_cross_entropy(outputs['logits'], gt_depth, mask, self.edges)
+            total = total + opts['bins_weight'] * terms['bins']
+        terms['total'] = total
+        return terms
