@@ -162,6 +162,7 @@ def test_bad_arguments_and_missing_files(tmp_path):
         KittiDepthDataset(SAMPLE, [FRAME], gt='improved')[0]
 
 
+@pytest.mark.slow
 def test_synthetic_world_with_both_ground_truth_sources(synth_world):
     split = synth_world / 'splits' / 'train_files.txt'
     lidar = KittiDepthDataset(synth_world, split, crop='benchmark')

@@ -165,6 +165,7 @@ def test_eval_mismatched_predictions_and_skip_missing(tmp_path, capsys):
     assert 'N×H×W' in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_eval_checkpoint_runs_the_estimator(tmp_path, capsys, request):
     pytest.importorskip('mono_depth_ros.inference', reason='inference module not available')
     checkpoint = request.getfixturevalue('tiny_checkpoint')
