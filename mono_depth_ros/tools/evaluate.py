@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from mono_depth_ros.constants import MAX_DEPTH, MIN_DEPTH
 from mono_depth_ros.kitti.calib import load_intrinsics
-from mono_depth_ros.kitti.ground_truth import load_ground_truth, load_gt_npz
+from mono_depth_ros.kitti.ground_truth import load_ground_truth, load_gt_npz, PROTOCOLS
 from mono_depth_ros.kitti.io import read_image
 from mono_depth_ros.metrics import average_metrics, depth_errors, METRIC_NAMES, scored_pixels
 from mono_depth_ros.tools.eval_report import (
@@ -86,8 +86,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument('--gt-npz', help='ground truth exported by mono-depth-export-gt '
                                          '(default: computed from the split files)')
     parser.add_argument('--output-dir', default='eval_results', help='folder for the reports')
-    parser.add_argument('--crop', choices=('garg', 'eigen', 'none'), default='garg',
-                        help='evaluation crop (default: garg, as for eigen and eigen_benchmark)')
+    parser.add_argument('--crop', choices=('garg', 'eigen', 'none'), default=None,
+                        help="evaluation crop (default: the split's protocol; garg for eigen, "
+                             'eigen_benchmark and split files)')
     parser.add_argument('--min-depth', type=float, default=MIN_DEPTH)
     parser.add_argument('--max-depth', type=float, default=MAX_DEPTH,
                         help='depth cap in metres (default: 80)')
@@ -109,6 +110,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def evaluate(args: argparse.Namespace) -> dict:
     """Score every frame of the split; write the reports; return the metrics.json content."""
     label, entries, source = resolve_split(args)
+    args.crop = args.crop or PROTOCOLS.get(args.split or '', {}).get('crop', 'garg')
     crop = None if args.crop == 'none' else args.crop
     gt_table, gt_name = None, describe_source(source, args.camera_z)
     if args.gt_npz:
