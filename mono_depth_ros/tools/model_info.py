@@ -1,0 +1,98 @@
+"""mono-depth-model-info: parameters and GFLOPs of every model config at a given input size."""
+
+import argparse
+import json
+import sys
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+from tqdm import tqdm
+
+from mono_depth_ros.config import ConfigError
+from mono_depth_ros.constants import KITTI_BENCHMARK_CROP
+from mono_depth_ros.networks import available_models, build_model, load_model_config
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Number of parameters (weights and biases; BN running statistics excluded)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_flops(model: torch.nn.Module, height: int, width: int) -> int:
+    """FLOPs of one forward pass on a 1×3×height×width input, as FlopCounterMode counts them:
+    convolutions and matrix products, 2 FLOPs per multiply-accumulate; elementwise ops,
+    normalisation, pooling and interpolation are not counted."""
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, height, width))
+    return int(counter.get_total_flops())
+
+
+def model_info(name: str, height: int, width: int, flops: bool = True) -> dict:
+    """Parameters, FLOPs and heads of one named or YAML model config."""
+    config = load_model_config(name)
+    model = build_model(config, load_pretrained=False)
+    info = {'name': config['name'], 'architecture': config['architecture'],
+            'encoder': f'ResNet-{config["encoder"]["depth"]}',
+            'parameters': count_parameters(model), 'confidence': model.has_confidence,
+            'input_size': [height, width]}
+    if flops:
+        info['gflops'] = count_flops(model, height, width) / 1e9
+    return info
+
+
+def format_table(rows: list[dict]) -> str:
+    """A Markdown table of model_info rows."""
+    size = 'x'.join(str(v) for v in rows[0]['input_size']) if rows else ''
+    lines = ['| model | architecture | encoder | parameters (M) '
+             f'| GFLOPs at {size} | confidence |',
+             '| --- | --- | --- | ---: | ---: | --- |']
+    for row in rows:
+        gflops = f'{row["gflops"]:.1f}' if 'gflops' in row else '-'
+        lines.append(f'| {row["name"]} | {row["architecture"]} | {row["encoder"]} | '
+                     f'{row["parameters"] / 1e6:.2f} | {gflops} | '
+                     f'{"yes" if row["confidence"] else "no"} |')
+    return '\n'.join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line arguments."""
+    parser = argparse.ArgumentParser(
+        prog='mono-depth-model-info',
+        description='Parameters and GFLOPs (FlopCounterMode: conv/matmul FLOPs = 2 x MACs, '
+                    'batch 1) of model configs; every config in models/ by default.')
+    parser.add_argument('models', nargs='*',
+                        help='model names (e.g. msfusion_r18) or YAML paths; default: all')
+    parser.add_argument('--size', nargs=2, type=int, metavar=('H', 'W'),
+                        default=list(KITTI_BENCHMARK_CROP),
+                        help='input height and width (default: %(default)s)')
+    parser.add_argument('--no-flops', action='store_true',
+                        help='only count parameters (no forward pass)')
+    parser.add_argument('--json', action='store_true', help='print JSON instead of a table')
+    args = parser.parse_args(argv)
+    if min(args.size) <= 0:
+        parser.error(f'--size must be positive, got {args.size}')
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the table (or JSON) for the selected model configs."""
+    args = parse_args(argv)
+    names = args.models or sorted(available_models())
+    if not names:
+        print('error: no model configs found', file=sys.stderr)
+        return 1
+    rows = []
+    try:
+        for name in tqdm(names, desc='models', disable=args.json or len(names) < 2,
+                         file=sys.stderr):
+            rows.append(model_info(name, *args.size, flops=not args.no_flops))
+    except ConfigError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 1
+    print(json.dumps(rows, indent=2) if args.json else format_table(rows))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
