@@ -72,6 +72,9 @@ def test_calibration_missing_key_and_missing_file_are_named(tmp_path):
     (tmp_path / 'bad.txt').write_text('P_rect_02 1 2 3\n')
     with pytest.raises(KittiFormatError, match='line 1'):
         read_calib_file(tmp_path / 'bad.txt')
+    (tmp_path / 'bad.txt').write_text('calib_time: 09-Jan-2012\nT: 1 2 x\n')
+    with pytest.raises(KittiFormatError, match="line 2: 'T' holds a non-number"):
+        read_calib_file(tmp_path / 'bad.txt')
 
 
 def test_load_velodyne_reads_the_sample_scan():

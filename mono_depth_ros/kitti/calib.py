@@ -8,10 +8,11 @@ from mono_depth_ros.kitti.io import KittiFormatError, require_file
 
 CAM_TO_CAM = 'calib_cam_to_cam.txt'
 VELO_TO_CAM = 'calib_velo_to_cam.txt'
+TEXT_KEYS = ('calib_time',)  # keys whose value is text, e.g. 'calib_time: 09-Jan-2012 13:57:47'
 
 
 def read_calib_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Parse a KITTI calibration file into {key: float64 vector}; non-numeric lines are skipped."""
+    """Parse a KITTI calibration file into {key: float64 vector} (calib_time is skipped)."""
     path = require_file(path, 'calibration file')
     data = {}
     with open(path, encoding='utf-8') as stream:
@@ -23,10 +24,14 @@ def read_calib_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
                 raise KittiFormatError(
                     f'calibration file {path} line {number}: expected "key: values", '
                     f'got {line.strip()!r}')
+            key = key.strip()
+            if key in TEXT_KEYS:
+                continue
             try:
-                data[key.strip()] = np.array([float(v) for v in value.split()])
-            except ValueError:
-                continue  # e.g. 'calib_time: 09-Jan-2012 13:57:47'
+                data[key] = np.array([float(v) for v in value.split()])
+            except ValueError as error:
+                raise KittiFormatError(f'calibration file {path} line {number}: {key!r} '
+                                       f'holds a non-number ({error})') from error
     return data
 
 
