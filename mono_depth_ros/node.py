@@ -107,7 +107,7 @@ class MonoDepthNode(Node):
         self.settings = OutputSettings.from_params(self.params)
         self.estimator, self.model_name = load_estimator(self.params)
         self.stats = FrameStats()
-        self.throttle = ErrorThrottle()
+        self.throttle = ErrorThrottle(self.params['error_log_period'])
         self.matcher = StampMatcher(int(self.params['stamp_tolerance'] * 1e9))
         self.slot = LatestSlot()
         self._lock = threading.Lock()
@@ -169,6 +169,7 @@ class MonoDepthNode(Node):
         self.params = new
         self.settings = OutputSettings.from_params(new)
         self.matcher.tolerance_ns = int(new['stamp_tolerance'] * 1e9)
+        self.throttle.period = new['error_log_period']
         return SetParametersResult(successful=True)
 
     def _wanted(self) -> set[str]:
@@ -188,14 +189,15 @@ class MonoDepthNode(Node):
         """Match an image with its CameraInfo (or the fallback) and hand it to the worker."""
         now = time.monotonic()
         self.stats.count('received')
+        with self._lock:
+            self._first_image_at = self._first_image_at or now
         if not self._wanted():
             self.stats.count('skipped_no_subscribers')
             return
         frame = (msg, now)
         with self._lock:
-            self._first_image_at = self._first_image_at or now
             silent_since = self._last_info_at or self._first_image_at
-            if now - silent_since > self.params['camera_info_timeout']:
+            if now - silent_since >= self.params['camera_info_timeout']:
                 self._warn_fallback()
                 pair = (frame, None)
             else:

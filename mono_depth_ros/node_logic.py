@@ -16,8 +16,6 @@ from mono_depth_ros.geometry import scale_intrinsics
 
 # Recent CameraInfo messages kept for matching (a few frames of jitter between the two topics).
 CAMERA_INFO_BUFFER = 30
-# Seconds between two log lines for the same kind of bad input.
-ERROR_THROTTLE_PERIOD = 5.0
 # Frames over which rate and latency percentiles are computed.
 STATS_WINDOW = 100
 
@@ -103,7 +101,7 @@ def fallback_intrinsics(image_size: tuple[int, int]) -> tuple[float, float, floa
 class ErrorThrottle:
     """Decides whether an error of a given kind is logged now (once per period per kind)."""
 
-    def __init__(self, period: float = ERROR_THROTTLE_PERIOD) -> None:
+    def __init__(self, period: float) -> None:
         self.period = period
         self._last: dict[str, float] = {}
 

@@ -30,3 +30,26 @@ def synth_world(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp('synth_world')
     generate_world(root, **SYNTH_WORLD)
     return root
+
+
+# A small random-init msfusion_r18 (network input 96×320) for the node and bag-tool tests.
+TINY_INPUT_SIZE = (96, 320)
+
+
+@pytest.fixture(scope='session')
+def tiny_checkpoint(tmp_path_factory) -> str:
+    """Path of a random-init msfusion_r18 checkpoint with a 96×320 input, saved once per run."""
+    import torch
+
+    from mono_depth_ros.checkpoint import save_checkpoint
+    from mono_depth_ros.networks import build_model, load_model_config
+
+    config = load_model_config('msfusion_r18')
+    scale = TINY_INPUT_SIZE[1] / config['input_size'][1]
+    config['canonical_focal'] = config['canonical_focal'] * scale  # same camera, smaller input
+    config['input_size'] = list(TINY_INPUT_SIZE)
+    torch.manual_seed(0)
+    model = build_model(config, load_pretrained=False).eval()
+    path = tmp_path_factory.mktemp('checkpoint') / 'tiny_msfusion_r18.pt'
+    save_checkpoint(path, model)
+    return str(path)

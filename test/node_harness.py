@@ -1,0 +1,190 @@
+"""Test harness for mono_depth_node over real DDS: the node in its own process, a test node here.
+
+The test node publishes images and CameraInfo (reliable) and records every output message of the
+node by topic; helpers spin until a condition holds. Imported by test_node_*.py.
+"""
+
+from collections import defaultdict
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+from diagnostic_msgs.msg import DiagnosticArray
+import numpy as np
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+from mono_depth_ros.ros.depth_messages import diagnostics_values, OUTPUT_TYPES
+
+FRAME_ID = 'test_cam_optical_frame'
+
+
+def start_node(namespace: str, log_path: Path, params: dict) -> subprocess.Popen:
+    """Start `python -m mono_depth_ros.node` in namespace with parameters, logging to a file."""
+    args = [sys.executable, '-m', 'mono_depth_ros.node', '--ros-args', '-r', f'__ns:={namespace}']
+    for name, value in params.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        args += ['-p', f'{name}:={text}']
+    env = dict(os.environ, PYTHONUNBUFFERED='1', RCUTILS_LOGGING_BUFFERED_STREAM='0')
+    log = open(log_path, 'w')  # noqa: SIM115 - the process owns it until stop_node
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def stop_node(process: subprocess.Popen) -> None:
+    """SIGINT the node, then kill it if it does not exit."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def make_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A textured RGB test image (gradients plus noise), H×W×3 uint8."""
+    rng = np.random.default_rng(seed)
+    v, u = np.mgrid[0:height, 0:width]
+    image = np.stack([u * 255 // max(width - 1, 1), v * 255 // max(height - 1, 1),
+                      (u + v) % 256], axis=-1).astype(np.int32)
+    image += rng.integers(-20, 20, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def image_msg(rgb: np.ndarray, encoding: str, stamp: tuple[int, int]) -> Image:
+    """An Image of rgb in the given colour encoding (rgb8, bgr8, mono8, bgra8, rgba8)."""
+    pixels = {'rgb8': rgb, 'bgr8': rgb[:, :, ::-1],
+              'mono8': rgb[:, :, 0],
+              'rgba8': np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]),
+              'bgra8': np.dstack([rgb[:, :, ::-1], np.full(rgb.shape[:2], 255, np.uint8)])
+              }[encoding]
+    pixels = np.ascontiguousarray(pixels)
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding=encoding,
+                step=rgb.shape[1] * channels)
+    msg.data = pixels.tobytes()
+    set_header(msg, stamp)
+    return msg
+
+
+def compressed_msg(rgb: np.ndarray, stamp: tuple[int, int]) -> CompressedImage:
+    """A PNG CompressedImage of rgb (lossless, so colours can be compared)."""
+    ok, data = cv2.imencode('.png', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    msg = CompressedImage(format='png')
+    msg.data = data.tobytes()
+    set_header(msg, stamp)
+    return msg
+
+
+def info_msg(intrinsics, size: tuple[int, int], stamp: tuple[int, int]) -> CameraInfo:
+    """A CameraInfo with K and P from (fx, fy, cx, cy) for an image of size (H, W)."""
+    fx, fy, cx, cy = intrinsics
+    msg = CameraInfo(height=size[0], width=size[1], distortion_model='plumb_bob')
+    msg.d = [0.0] * 5
+    msg.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    set_header(msg, stamp)
+    return msg
+
+
+def set_header(msg, stamp: tuple[int, int]) -> None:
+    """Give msg the test optical frame and the stamp (sec, nanosec)."""
+    msg.header.frame_id = FRAME_ID
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp
+
+
+def stamp_of(msg) -> tuple[int, int]:
+    """(sec, nanosec) of a message header."""
+    return msg.header.stamp.sec, msg.header.stamp.nanosec
+
+
+class Harness:
+    """A test node in its own rclpy context that feeds and watches one mono_depth_node."""
+
+    def __init__(self, namespace: str, compressed: bool = False,
+                 outputs: tuple[str, ...] = tuple(OUTPUT_TYPES)) -> None:
+        self.namespace = namespace
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node('node_test_harness', context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        image_type, image_topic = (CompressedImage, 'image/compressed') if compressed \
+            else (Image, 'image')
+        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        self.image_pub = self.node.create_publisher(image_type, self.topic(image_topic),
+                                                    reliable)
+        self.info_pub = self.node.create_publisher(CameraInfo, self.topic('camera_info'),
+                                                   reliable)
+        self.received = defaultdict(list)
+        self.diagnostics: list[dict[str, str]] = []
+        for topic in outputs:
+            self.subscribe(topic)
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
+                                      50)
+
+    def topic(self, name: str) -> str:
+        """The absolute name of a topic of the node under test."""
+        return f'{self.namespace}/{name}'
+
+    def subscribe(self, topic: str) -> None:
+        """Record every message on one output topic (reliable, like RViz and bags)."""
+        reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        self.node.create_subscription(OUTPUT_TYPES[topic], self.topic(topic),
+                                      self.received[topic].append, reliable)
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        values = diagnostics_values(msg)
+        if values:
+            self.diagnostics.append(values)
+
+    def spin_until(self, predicate, timeout: float, process: subprocess.Popen | None = None
+                   ) -> bool:
+        """Spin until predicate() is true or timeout seconds pass; fail if the node died."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            if process is not None:
+                assert process.poll() is None, 'mono_depth_node exited'
+            self.executor.spin_once(timeout_sec=0.05)
+        return predicate()
+
+    def wait_for_node(self, process: subprocess.Popen, timeout: float = 60.0) -> None:
+        """Wait until the node publishes diagnostics and has matched our publishers."""
+        ready = self.spin_until(
+            lambda: self.diagnostics and self.image_pub.get_subscription_count() > 0
+            and self.info_pub.get_subscription_count() > 0, timeout, process)
+        assert ready, 'mono_depth_node did not come up'
+
+    def outputs_with_stamp(self, topic: str, stamp: tuple[int, int]) -> list:
+        """Received messages on topic with the given stamp."""
+        return [msg for msg in self.received[topic] if stamp_of(msg) == stamp]
+
+    def send_until_output(self, process, image, info, topic: str = 'depth',
+                          timeout: float = 30.0):
+        """Publish image (+ info) until an output with its stamp arrives on topic; return it."""
+        stamp = stamp_of(image)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if info is not None:
+                self.info_pub.publish(info)
+            self.image_pub.publish(image)
+            if self.spin_until(lambda: self.outputs_with_stamp(topic, stamp), 3.0, process):
+                return self.outputs_with_stamp(topic, stamp)[0]
+        raise AssertionError(f'no {topic} output for the frame stamped {stamp}')
+
+    def close(self) -> None:
+        """Destroy the test node and its context."""
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
