@@ -9,6 +9,8 @@ PACKAGE = 'mono_depth_ros'
 
 # One line per command-line tool: '<executable> = <module>:<function>'.
 CONSOLE_SCRIPTS = [
+    'mono-depth-bag = mono_depth_ros.tools.process_bag:main',
+    'mono-depth-demo = mono_depth_ros.tools.demo:main',
     'mono-depth-doctor = mono_depth_ros.tools.doctor:main',
     'mono-depth-download-kitti = mono_depth_ros.tools.download_kitti:main',
     'mono-depth-eval = mono_depth_ros.tools.evaluate:main',

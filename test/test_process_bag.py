@@ -1,0 +1,116 @@
+"""mono-depth-bag: a synthetic KITTI bag in, a bag with the node's outputs out, read by rosbags."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip('rclpy')
+from rosbags.rosbag2 import Reader  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+
+from mono_depth_ros.node_logic import fallback_intrinsics  # noqa: E402
+from mono_depth_ros.ros.bag_io import bag_topics, BagWriter, read_bag, typestore  # noqa: E402
+from mono_depth_ros.ros.conversions import (  # noqa: E402
+    camera_info_intrinsics,
+    image_to_numpy,
+    numpy_to_image,
+    pointcloud2_to_array,
+    split_xyz_rgb,
+)
+from mono_depth_ros.tools.kitti2bag import convert_drive  # noqa: E402
+from mono_depth_ros.tools.process_bag import main  # noqa: E402
+
+pytestmark = pytest.mark.slow
+CAM = '/kitti/camera_color_left'
+OUTPUTS = {'depth': 'sensor_msgs/msg/Image', 'depth/camera_info': 'sensor_msgs/msg/CameraInfo',
+           'depth/confidence': 'sensor_msgs/msg/Image', 'depth/colorized': 'sensor_msgs/msg/Image',
+           'points': 'sensor_msgs/msg/PointCloud2'}
+
+
+@pytest.fixture(scope='module')
+def drive_bag(synth_world, tmp_path_factory):
+    """A 3-frame bag of the synthetic drive made with mono-depth-kitti2bag."""
+    drive = next((synth_world / '2011_09_26').glob('*_sync'))
+    path = tmp_path_factory.mktemp('bags') / 'drive'
+    convert_drive(drive, path, max_frames=3, progress=False)
+    return path
+
+
+def test_outputs_are_written_next_to_the_image_topic(drive_bag, tiny_checkpoint, tmp_path):
+    out = tmp_path / 'out'
+    code = main([str(drive_bag), str(out), '--checkpoint', tiny_checkpoint, '-p', 'device=cpu',
+                 '-p', 'cloud_stride=4', '-p', 'max_range=0.0'])
+    assert code == 0
+    topics = bag_topics(out)
+    for topic, (msgtype, count) in bag_topics(drive_bag).items():
+        assert topics[topic] == (msgtype, count)  # the input is copied
+    for name, msgtype in OUTPUTS.items():
+        assert topics[f'{CAM}/{name}'] == (msgtype, 3)
+    images = {m.msg.header.stamp.sec * 10**9 + m.msg.header.stamp.nanosec: m
+              for m in read_bag(out, [f'{CAM}/image_raw'])}
+    infos = [m.msg for m in read_bag(out, [f'{CAM}/camera_info'])]
+    for item in read_bag(out, [f'{CAM}/{name}' for name in OUTPUTS]):
+        header = item.msg.header
+        source = images[header.stamp.sec * 10**9 + header.stamp.nanosec]
+        assert header.frame_id == source.msg.header.frame_id == \
+            'camera_color_left_optical_frame'
+        assert item.stamp_ns == source.stamp_ns  # written at the image's receive time
+        if item.topic.endswith('/depth'):
+            depth = image_to_numpy(item.msg)
+            assert depth.shape == (375, 1242) and item.msg.encoding == '32FC1'
+        if item.topic.endswith('/points'):
+            cloud = pointcloud2_to_array(item.msg)
+            assert cloud.shape == (94, 311)  # ceil(375 / 4) × ceil(1242 / 4)
+            points, colors = split_xyz_rgb(cloud)
+            fx, fy, cx, cy = camera_info_intrinsics(infos[0])
+            z = points[10, 20, 2]
+            np.testing.assert_allclose(points[10, 20, :2], [(80 - cx) * z / fx,
+                                                            (40 - cy) * z / fy], rtol=1e-5)
+            rgb = image_to_numpy(source.msg)
+            np.testing.assert_array_equal(colors[10, 20], rgb[40, 80])
+
+
+def test_rosbags_reads_the_output_with_its_own_deserialiser(drive_bag, tiny_checkpoint,
+                                                            tmp_path):
+    out = tmp_path / 'out'
+    assert main([str(drive_bag), str(out), '--checkpoint', tiny_checkpoint, '-p', 'device=cpu',
+                 '--no-copy-input', '-p', 'publish_colorized=false']) == 0
+    store = typestore()
+    with Reader(out) as reader:
+        topics = {c.topic for c in reader.connections}
+        assert topics == {f'{CAM}/{n}' for n in OUTPUTS if n != 'depth/colorized'}
+        depth = [c for c in reader.connections if c.topic == f'{CAM}/depth']
+        for _, _, raw in reader.messages(connections=depth):
+            msg = store.deserialize_cdr(raw, 'sensor_msgs/msg/Image')
+            assert (msg.height, msg.width, msg.encoding) == (375, 1242, '32FC1')
+
+
+def test_a_bag_without_camera_info_uses_the_kitti_fallback(tiny_checkpoint, tmp_path, capsys):
+    bag = tmp_path / 'no_info'
+    rgb = np.full((60, 200, 3), 90, np.uint8)
+    with BagWriter(bag) as writer:
+        writer.add_topic('/cam/image', Image)
+        for i in range(2):
+            header = Header(frame_id='cam_optical_frame')
+            header.stamp.sec = 100 + i
+            writer.write('/cam/image', numpy_to_image(rgb, 'rgb8', header), (100 + i) * 10**9)
+    out = tmp_path / 'out'
+    assert main([str(bag), str(out), '--checkpoint', tiny_checkpoint, '-p', 'device=cpu']) == 0
+    assert 'no CameraInfo topic' in capsys.readouterr().err
+    infos = [m.msg for m in read_bag(out, ['/cam/depth/camera_info'])]
+    assert len(infos) == 2 and isinstance(infos[0], CameraInfo)
+    np.testing.assert_allclose(camera_info_intrinsics(infos[0], (60, 200)),
+                               fallback_intrinsics((60, 200)))
+
+
+def test_bad_arguments_exit_with_a_message(drive_bag, tiny_checkpoint, tmp_path, capsys):
+    assert main([str(drive_bag), str(tmp_path / 'a'), '--checkpoint', '/missing.pt']) == 1
+    assert 'checkpoint file not found' in capsys.readouterr().err
+    assert main([str(drive_bag), str(tmp_path / 'b'), '--checkpoint', tiny_checkpoint,
+                 '--image-topic', '/nope']) == 1
+    assert 'image topic /nope is not in the bag' in capsys.readouterr().err
+    assert main([str(tmp_path), str(tmp_path / 'c'), '--checkpoint', tiny_checkpoint]) == 1
+    assert 'is not a ROS 2 bag' in capsys.readouterr().err
+    assert main([str(drive_bag), str(tmp_path / 'd'), '--checkpoint', tiny_checkpoint,
+                 '-p', 'cloud_stride=0']) == 1
+    assert "'cloud_stride' = 0 is out of range" in capsys.readouterr().err
