@@ -5,8 +5,8 @@ with a non-blocking copy, resized and ImageNet-normalised there, the batch runs 
 autocast and channels_last with cudnn.benchmark, and for a fixed set of image sizes the whole
 pipeline is replayed as one CUDA graph; depth is resized back, focal-scaled and back-projected
 on the GPU, and only the requested outputs are copied back into pinned host buffers. On the CPU
-the same steps run under inference_mode, with channels_last and a frozen TorchScript graph of
-the network (conv-BN folded) as options, off unless they are faster (see README, Speed).
+the same steps run under inference_mode (channels_last is an option; it measured no faster
+here, see README, Speed), so the CPU path costs what the reference costs.
 
 Same interface and arithmetic as the reference mono_depth_ros.inference.DepthEstimator: depth
 agrees within the tolerances test/test_fast_inference.py pins (fp32: 1e-4 relative).
@@ -109,13 +109,13 @@ class FastDepthEstimator:
     """inference.DepthEstimator's interface with the fast path underneath.
 
     cuda_graphs: on CUDA, replay one CUDA graph per set of image sizes (eager, with a warning,
-    if capture fails). channels_last: None = on for CUDA, off on the CPU. freeze: on the CPU in
-    fp32, run a frozen TorchScript trace of the network at the fixed input size.
+    if capture fails). channels_last: None = on for CUDA, off on the CPU (where it measured no
+    faster on this project's networks).
     """
 
     def __init__(self, model: torch.nn.Module, device: str = 'auto', precision: str = 'fp32',
                  input_size: Sequence[int] | None = None, channels_last: bool | None = None,
-                 cuda_graphs: bool = True, freeze: bool = False):
+                 cuda_graphs: bool = True):
         self.device = resolve_device(device)
         if precision not in PRECISIONS:
             raise ValueError(f'precision must be one of {sorted(PRECISIONS)}, got {precision!r}')
@@ -137,20 +137,8 @@ class FastDepthEstimator:
         if cuda:
             torch.backends.cudnn.benchmark = True
         self.use_graphs = cuda and cuda_graphs
-        self._network = self._freeze() if freeze and not cuda and precision == 'fp32' \
-            else self.model
         self._graphs: dict[tuple, _CudaGraph | None] = {}
         self._host_buffers: dict[tuple, torch.Tensor] = {}
-
-    def _freeze(self) -> Callable:
-        """A frozen, inference-optimised TorchScript trace of the network at the input size."""
-        example = torch.zeros(1, 3, *self.input_size)
-        if self.channels_last:
-            example = example.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter('ignore', torch.jit.TracerWarning)
-            traced = torch.jit.trace(self.model, example, strict=False, check_trace=False)
-            return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
 
     def _network_maps(self, x: torch.Tensor) -> Maps:
         """Depth and confidence (or None) at the network resolution, float32."""
@@ -159,7 +147,7 @@ class FastDepthEstimator:
         # cache_enabled=False: required inside CUDA graph capture, harmless elsewhere.
         with torch.autocast(self.device.type, dtype=self.autocast_dtype,
                             enabled=self.autocast_dtype is not None, cache_enabled=False):
-            out = self._network(x)
+            out = self.model(x)
         confidence = out['confidence'].float() if self.has_confidence else None
         return out['depth'].float(), confidence
 

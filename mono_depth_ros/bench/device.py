@@ -103,15 +103,21 @@ def rss_mib() -> float | None:
     return None if kib is None else kib / 1024.0
 
 
-def reset_peak_memory(device: torch.device) -> None:
-    """Start a new peak-memory window: CUDA allocator peak, and the RSS high-water mark."""
+def reset_peak_memory(device: torch.device) -> float:
+    """Start a new peak-memory window; return the memory in use now (MiB, same kind as peak).
+
+    CUDA: the allocator's peak and current allocation. CPU: the RSS high-water mark (VmHWM,
+    reset through /proc/self/clear_refs on Linux) and the current RSS.
+    """
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
+        return torch.cuda.memory_allocated(device) / 2 ** 20
     try:
         with open('/proc/self/clear_refs', 'w') as f:
             f.write('5')  # Linux: reset VmHWM to the current RSS
     except OSError:
         pass
+    return rss_mib() or 0.0
 
 
 def peak_memory_mib(device: torch.device) -> tuple[float | None, str]:

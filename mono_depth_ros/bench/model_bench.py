@@ -1,0 +1,114 @@
+"""Model-only benchmark: latency, throughput, parameters, GFLOPs, peak memory, peak fraction.
+
+Every backend runs the same model weights on the same image (already at the network input size,
+so no resize): 'reference' is inference.DepthEstimator, 'fast' is FastDepthEstimator, 'onnx' is
+ONNX Runtime on an export of the model. Calls of the backends are interleaved, so a busy
+machine slows them alike and their ratio stays fair.
+"""
+
+from collections.abc import Sequence
+import copy
+from pathlib import Path
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from mono_depth_ros.bench.device import peak_memory_mib, reset_peak_memory
+from mono_depth_ros.bench.node_bench import bench_image
+from mono_depth_ros.bench.stats import summarize_latency
+
+BACKENDS = ('reference', 'fast', 'onnx')
+
+
+def build_bench_model(name: str) -> torch.nn.Module:
+    """A model config's network with random weights (speed does not depend on the weights)."""
+    from mono_depth_ros.networks import build_model, load_model_config
+
+    torch.manual_seed(0)
+    return build_model(load_model_config(name), load_pretrained=False).eval()
+
+
+def make_estimator(backend: str, model: torch.nn.Module, device: str, precision: str,
+                   input_size: tuple[int, int], workdir: Path):
+    """An estimator of a backend for a private copy of model (the copies never interfere)."""
+    if backend == 'reference':
+        from mono_depth_ros.inference import DepthEstimator
+        return DepthEstimator(copy.deepcopy(model), device, precision, input_size)
+    if backend == 'fast':
+        from mono_depth_ros.fast_inference import FastDepthEstimator
+        return FastDepthEstimator(copy.deepcopy(model), device, precision, input_size)
+    if backend == 'onnx':
+        from mono_depth_ros.export import export_onnx, OnnxDepthEstimator
+        path = workdir / f'{model.config["name"]}_{input_size[0]}x{input_size[1]}.onnx'
+        export_onnx(copy.deepcopy(model), path, input_size, dynamic=False)
+        onnx_device = 'cuda' if str(device) in ('cuda', 'auto') and torch.cuda.is_available() \
+            else 'cpu'
+        return OnnxDepthEstimator(path, device=onnx_device)
+    raise ValueError(f'unknown backend {backend!r}; choose from {BACKENDS}')
+
+
+def relative_difference(reference: np.ndarray | None, other: np.ndarray) -> float | None:
+    """max |other - reference| / |reference| over the image (None without a reference)."""
+    if reference is None:
+        return None
+    return float(np.max(np.abs(other - reference) / np.abs(reference)))
+
+
+def time_interleaved(calls: dict[str, callable], iters: int, warmup: int) -> dict[str, list]:
+    """Latencies (ms) of each call, run round-robin after warm-up calls."""
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(iters):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append((time.perf_counter() - start) * 1000.0)
+    return times
+
+
+def bench_model(name: str, input_size: tuple[int, int], backends: Sequence[str], device: str,
+                precision: str = 'fp32', iters: int = 10, warmup: int = 2, batch: int = 1,
+                peak_tflops: float | None = None, workdir: Path | None = None) -> list[dict]:
+    """One row per backend for a model at an input size (see the module docstring)."""
+    from mono_depth_ros.tools.model_info import count_flops, count_parameters
+
+    model = build_bench_model(name)
+    params_m = count_parameters(model) / 1e6
+    gflops = count_flops(model, *input_size) / 1e9  # NET's counter: 2 FLOPs per multiply-add
+    images = [bench_image(input_size, seed=i) for i in range(batch)]
+    with tempfile.TemporaryDirectory() as tmp:
+        estimators = {b: make_estimator(b, model, device, precision, input_size,
+                                        Path(workdir or tmp)) for b in backends}
+        calls = {b: (lambda e=e: e.predict_batch(images)) for b, e in estimators.items()}
+        memory, depth = {}, {}
+        for backend, call in calls.items():
+            call()  # first call: lazy allocations, graph capture, kernel selection
+            dev = getattr(estimators[backend], 'device', 'cpu')
+            dev = torch.device(dev if dev != 'tensorrt' else 'cuda')
+            baseline = reset_peak_memory(dev)
+            depth[backend] = call()[0].depth
+            peak, kind = peak_memory_mib(dev)
+            memory[backend] = (peak, kind, None if peak is None else peak - baseline)
+        times = time_interleaved(calls, iters, warmup)
+    rows = []
+    for backend in backends:
+        summary = summarize_latency(times[backend], batch=batch)
+        achieved = gflops * summary['fps'] / 1000.0  # TFLOP/s
+        rows.append({
+            'model': name, 'input_size': list(input_size), 'backend': backend,
+            'device': str(getattr(estimators[backend], 'device', device)),
+            'precision': precision if backend != 'onnx' else 'fp32', 'batch': batch,
+            'params_m': params_m, 'gflops': gflops, **summary,
+            'peak_memory_mib': memory[backend][0], 'memory_kind': memory[backend][1],
+            'peak_above_start_mib': memory[backend][2],
+            'max_rel_diff_vs_reference': relative_difference(depth.get('reference'),
+                                                             depth[backend]),
+            'achieved_tflops': achieved,
+            'peak_fraction': achieved / peak_tflops if peak_tflops else None,
+        })
+    return rows
+

@@ -1,0 +1,112 @@
+"""The benchmark's outputs: throughput ratios, the JSON file and the markdown tables."""
+
+import json
+import math
+import os
+from pathlib import Path
+
+# The issue's target: msfusion_r18 at least this many times fcrn_r50's throughput.
+TARGET_RATIO = 1.5
+TARGET_PAIR = ('msfusion_r18', 'fcrn_r50')
+
+
+def size_text(size: list[int] | tuple[int, int]) -> str:
+    """'352×1216' for [352, 1216]."""
+    return f'{size[0]}×{size[1]}'
+
+
+def compute_ratios(rows: list[dict]) -> list[dict]:
+    """Throughput ratios: msfusion_r18 / fcrn_r50 per size and backend, fast / reference."""
+    fps = {(r['model'], tuple(r['input_size']), r['backend']): r['fps'] for r in rows}
+    ratios = []
+    for (model, size, backend), value in sorted(fps.items()):
+        if model == TARGET_PAIR[0] and (TARGET_PAIR[1], size, backend) in fps:
+            ratio = value / fps[(TARGET_PAIR[1], size, backend)]
+            ratios.append({'what': f'{TARGET_PAIR[0]} / {TARGET_PAIR[1]} throughput',
+                           'input_size': list(size), 'backend': backend, 'ratio': ratio,
+                           'target': TARGET_RATIO, 'met': ratio >= TARGET_RATIO})
+        if backend != 'reference' and (model, size, 'reference') in fps:
+            ratio = value / fps[(model, size, 'reference')]
+            ratios.append({'what': f'{model} {backend} / reference throughput',
+                           'input_size': list(size), 'backend': backend, 'ratio': ratio,
+                           'target': 1.0, 'met': ratio >= 1.0})
+    return ratios
+
+
+def _num(value, digits: int = 1) -> str:
+    """A number for a table cell ('–' for None or NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return '–'
+    return f'{value:.{digits}f}'
+
+
+def _sci(value) -> str:
+    """A small number such as a relative difference, in scientific notation."""
+    return '–' if value is None else f'{value:.1e}'
+
+
+def markdown(results: dict) -> str:
+    """The report as markdown: device line, model-only table, node table, ratios, soak."""
+    dev = results['device']
+    lines = [f'Device: {dev["name"]} ({dev["type"]}), torch {dev["torch"]}, peak '
+             f'{_num(dev["peak_tflops"], 3)} TFLOP/s {dev["precision"]} ({dev["peak_source"]}). '
+             f'{results["settings"]["iters"]} timed calls per row, batch '
+             f'{results["settings"]["batch"]}.', '']
+    if results['model']:
+        lines += ['| model | input | backend | params (M) | GFLOPs | p50 (ms) | p99 (ms) | '
+                  'frames/s | peak mem (MiB) | % of peak FLOP/s | max rel. diff vs ref |',
+                  '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|']
+        for r in results['model']:
+            fraction = None if r['peak_fraction'] is None else 100 * r['peak_fraction']
+            lines.append(
+                f'| {r["model"]} | {size_text(r["input_size"])} | {r["backend"]} | '
+                f'{_num(r["params_m"])} | {_num(r["gflops"])} | {_num(r["p50_ms"])} | '
+                f'{_num(r["p99_ms"])} | {_num(r["fps"], 2)} | {_num(r["peak_memory_mib"], 0)} | '
+                f'{_num(fraction)} | {_sci(r["max_rel_diff_vs_reference"])} |')
+        lines.append('')
+    if results['node']:
+        lines += ['Node end to end over DDS (image in → depth and cloud out, '
+                  f'{size_text(results["settings"]["camera_size"])} camera images):', '',
+                  '| model | network input | backend | p50 (ms) | p99 (ms) | frames | lost |',
+                  '|---|---|---|---:|---:|---:|---:|']
+        for r in results['node']:
+            lines.append(f'| {r["model"]} | {size_text(r["input_size"])} | {r["backend"]} | '
+                         f'{_num(r["p50_ms"])} | {_num(r["p99_ms"])} | {r["count"]} | '
+                         f'{r["lost"]} |')
+        lines.append('')
+    for ratio in results['ratios']:
+        verdict = 'met' if ratio['met'] else 'NOT met'
+        lines.append(f'- {ratio["what"]} at {size_text(ratio["input_size"])} '
+                     f'({ratio["backend"]}): {ratio["ratio"]:.2f}× (target ≥ '
+                     f'{ratio["target"]:g}×: {verdict})')
+    if results.get('soak'):
+        lines += ['', *soak_lines(results['soak'])]
+    return '\n'.join(lines).rstrip() + '\n'
+
+
+def soak_lines(soak: dict) -> list[str]:
+    """Markdown lines of a soak report."""
+    lat, drift, rss, gpu = soak['latency'] or {}, soak['latency_drift'], soak['rss'], \
+        soak['gpu_memory']
+    return [
+        f'Soak: {soak["model"]} at {size_text(soak["input_size"])}, {soak["rate_hz"]:g} Hz for '
+        f'{soak["duration_s"]:g} s: {soak["sent"]} sent, {soak["completed"]} completed, '
+        f'{soak["dropped"]} dropped ({100 * soak["drop_fraction"]:.0f} %), '
+        f'{soak["output_fps"]:.2f} outputs/s.',
+        f'- latency p50 {_num(lat.get("p50_ms"))} ms, p99 {_num(lat.get("p99_ms"))} ms; drift '
+        f'(first vs last {soak["window_s"]:g} s, p50) {_num(drift["first_p50_ms"])} → '
+        f'{_num(drift["last_p50_ms"])} ms (×{_num(drift["ratio"], 2)})',
+        f'- node RSS {_num(rss["first_mib"], 0)} → {_num(rss["last_mib"], 0)} MiB (growth '
+        f'{_num(rss["growth_mib"])} MiB, slope {_num(rss["slope_mib_per_min"])} MiB/min); '
+        f'GPU memory growth {_num(gpu["growth_mib"])} MiB',
+    ]
+
+
+def write_results(results: dict, out_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """Write bench.json and bench.md into out_dir; return both paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / 'bench.json', out / 'bench.md'
+    json_path.write_text(json.dumps(results, indent=2, allow_nan=True) + '\n')
+    md_path.write_text(markdown(results))
+    return json_path, md_path
