@@ -159,7 +159,7 @@ def test_empty_ground_truth_gives_zero_not_nan():
     depth = torch.full((1, 1, 4, 4), 3.0, requires_grad=True)
     terms = DepthLoss(config)({'depth': depth, 'logits': torch.zeros(1, 64, 4, 4)},
                               torch.zeros(1, 1, 4, 4))
-    assert all(float(v) == 0.0 for v in terms.values())
+    assert all(v.item() == 0.0 for v in terms.values())
     terms['total'].backward()
 
 
