@@ -21,6 +21,15 @@ QUIET = ['data.input_size=[64, 224]', 'train.tensorboard=false', 'train.progress
          'validation.max_frames=1']
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Train on one thread: on the shared 2-core machine two threads ran 2-25x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def run_main(capsys, *argv):
     """Run the CLI in-process; return (exit code, stdout, stderr)."""
     code = main([str(a) for a in argv])
@@ -91,7 +100,8 @@ def test_ctrl_c_writes_a_checkpoint_and_exits_cleanly(repo_root, tmp_path, synth
                'train.val_every=0', 'train.checkpoint_every=0']
     # A new session, so that SIGINT goes to the trainer and its loader worker, as Ctrl-C does.
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True, cwd=tmp_path)
+                               text=True, start_new_session=True, cwd=tmp_path,
+                               env={**os.environ, 'OMP_NUM_THREADS': '1'})
     metrics = out / METRICS_FILE
     wait_for(lambda: metrics.is_file() and metrics.read_text().strip(), 120, process)
     os.killpg(process.pid, signal.SIGINT)
@@ -111,7 +121,7 @@ def test_torchrun_two_process_ddp_run(repo_root, tmp_path, synth_world):
                '--nproc_per_node', '2', '-m', 'mono_depth_ros.tools.train',
                '--config', str(repo_root / SYNTH), '--data-path', str(synth_world),
                '--out', str(out), *QUIET, 'train.iterations=3', 'train.batch_size=2',
-               'data.num_workers=0', 'train.val_every=3', 'train.sync_batchnorm=true']
+               'data.num_workers=0', 'train.val_every=3']
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env,
                             cwd=tmp_path)

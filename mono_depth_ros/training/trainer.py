@@ -20,7 +20,7 @@ from mono_depth_ros.metrics import average_metrics, compute_depth_metrics, evalu
 from mono_depth_ros.networks import build_model, load_model_config, LOSS_DEFAULTS
 from mono_depth_ros.training.checkpoints import CheckpointManager, ensure_writable_dir
 from mono_depth_ros.training.data import build_train_loader, build_val_loader
-from mono_depth_ros.training.distributed import all_gather_objects, DistInfo
+from mono_depth_ros.training.distributed import all_gather_objects, any_rank, DistInfo
 from mono_depth_ros.training.reporting import Reporter
 from mono_depth_ros.training.schedule import build_scheduler
 from mono_depth_ros.training.signals import StopRequest
@@ -107,6 +107,9 @@ class Trainer:
         train = self.experiment['train']
         model = build_model(self.model_config, load_pretrained=load_pretrained)
         if self.dist.enabled and train['sync_batchnorm']:
+            if self.device.type != 'cuda':
+                raise ConfigError('train.sync_batchnorm needs CUDA: PyTorch has no CPU '
+                                  'SyncBatchNorm (set it false for gloo/CPU runs)')
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.memory_format = (torch.channels_last if train['channels_last']
                               else torch.contiguous_format)
@@ -137,6 +140,10 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
+    def agreed(self, flag: bool) -> bool:
+        """True on every rank when flag is True on any rank (so that all ranks act alike)."""
+        return any_rank(flag, self.dist)
+
     # ---- one step -----------------------------------------------------------------------
     def forward_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Run the network on a batch and return the loss terms (float32)."""
@@ -150,21 +157,19 @@ class Trainer:
 
     def train_step(self, batch: dict[str, torch.Tensor], stop: StopRequest | None = None
                    ) -> dict[str, torch.Tensor] | None:
-        """One optimizer step; None when a stop (Ctrl-C) was requested before it was applied."""
+        """One optimizer step; None when a stop (Ctrl-C) was requested before it began.
+
+        The stop request is checked before the forward pass, which would otherwise update the
+        BatchNorm statistics of a step that the resumed run does again.
+        """
+        if self.agreed(stop is not None and stop.requested):
+            return None
         self.ddp_model.train()
         losses = self.forward_losses(batch)
         total = losses['total']
-        flags = torch.stack([(~torch.isfinite(total.detach())).float(),
-                             torch.tensor(float(stop is not None and stop.requested),
-                                          device=total.device)])
-        if self.dist.enabled:
-            torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
-        non_finite, stop_now = (bool(v) for v in flags.tolist())
-        if non_finite:
+        if self.agreed(not bool(torch.isfinite(total.detach()))):
             terms = ', '.join(f'{k}={float(v):.4g}' for k, v in losses.items())
             raise NonFiniteLossError(f'non-finite loss at step {self.step + 1} ({terms})')
-        if stop_now:
-            return None
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         clip = self.experiment['optim']['grad_clip']
