@@ -18,7 +18,7 @@ PYTHON_VERSION ?= /usr/bin/python3
 endif
 STAMP := $(VENV)/.installed-$(ROS)
 
-.PHONY: setup test lint lock clean
+.PHONY: setup test lint lock clean demo
 
 setup: $(STAMP)
 
@@ -35,6 +35,11 @@ $(STAMP): $(REQS) setup.py | $(UV)
 
 test: setup
 	$(PY) -m pytest -q
+
+# Synthetic drive -> model (models/*.pt, else a short cached CPU training run) -> mono_depth_node
+# over real DDS -> demo_out/ (bag, montage, cloud, summary). Extra options: DEMO_ARGS='...'.
+demo: setup
+	$(PY) -m mono_depth_ros.tools.demo $(DEMO_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

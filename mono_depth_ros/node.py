@@ -181,7 +181,8 @@ class MonoDepthNode(Node):
         """Buffer a CameraInfo; process the waiting image it completes."""
         with self._lock:
             self._last_info_at = time.monotonic()
-            pair = self.matcher.add_info(stamp_ns(msg.header), msg)
+            pair, given_up = self.matcher.add_info(stamp_ns(msg.header), msg)
+        self._count_unmatched(given_up)
         if pair is not None:
             self._enqueue(*pair)
 
@@ -194,22 +195,26 @@ class MonoDepthNode(Node):
         if not self._wanted():
             self.stats.count('skipped_no_subscribers')
             return
-        frame = (msg, now)
+        frame, given_up = (msg, now), 0
         with self._lock:
             silent_since = self._last_info_at or self._first_image_at
             if now - silent_since >= self.params['camera_info_timeout']:
                 self._warn_fallback()
                 pair = (frame, None)
             else:
-                pair, displaced = self.matcher.add_image(stamp_ns(msg.header), frame)
-                if displaced:
-                    self.stats.count('dropped_unmatched')
-                    if self.throttle.should_log('unmatched', now):
-                        self.get_logger().warn(
-                            'dropped an image: no CameraInfo arrived with its stamp (check '
-                            'the camera_info topic, or raise stamp_tolerance)')
+                pair, given_up = self.matcher.add_image(stamp_ns(msg.header), frame)
+        self._count_unmatched(given_up)
         if pair is not None:
             self._enqueue(*pair)
+
+    def _count_unmatched(self, count: int) -> None:
+        """Count images given up for lack of a CameraInfo with their stamp; warn (throttled)."""
+        if count:
+            self.stats.count('dropped_unmatched', count)
+            if self.throttle.should_log('unmatched', time.monotonic()):
+                self.get_logger().warn(
+                    'dropped an image: no CameraInfo arrived with its stamp (check the '
+                    'camera_info topic, or raise stamp_tolerance)')
 
     def _warn_fallback(self) -> None:
         """Warn (once per silence) that the KITTI intrinsics stand in for CameraInfo."""

@@ -14,8 +14,8 @@ import numpy as np
 from mono_depth_ros.constants import KITTI_IMAGE_SIZE, KITTI_INTRINSICS
 from mono_depth_ros.geometry import scale_intrinsics
 
-# Recent CameraInfo messages kept for matching (a few frames of jitter between the two topics).
-CAMERA_INFO_BUFFER = 30
+# Recent CameraInfo messages, and images waiting for theirs, kept for matching by stamp.
+CAMERA_INFO_BUFFER = 10
 # Frames over which rate and latency percentiles are computed.
 STATS_WINDOW = 100
 
@@ -53,14 +53,18 @@ class LatestSlot:
 class StampMatcher:
     """Pairs images with the CameraInfo of the same stamp (within a tolerance), either order.
 
-    Keeps the last CAMERA_INFO_BUFFER infos and at most one image waiting for its info; a newer
-    waiting image replaces the older one, which is returned as unmatched by add_image.
+    Keeps the last `buffer` infos and up to `buffer` images waiting for their info (the info
+    topic may lag the image topic by a few frames, as message_filters' queue allows). When an
+    info completes a waiting image, the images older than it are given up; so is the oldest
+    waiting image when the queue is full. Both add_* methods return (pair or None, number of
+    images given up).
     """
 
     def __init__(self, tolerance_ns: int, buffer: int = CAMERA_INFO_BUFFER) -> None:
         self.tolerance_ns = int(tolerance_ns)
         self._infos: deque[tuple[int, Any]] = deque(maxlen=buffer)
-        self._waiting: tuple[int, Any] | None = None
+        self._waiting: deque[tuple[int, Any]] = deque()
+        self._buffer = buffer
 
     def _find_info(self, stamp_ns: int) -> Any:
         """The buffered info closest to stamp_ns within the tolerance, or None."""
@@ -71,22 +75,27 @@ class StampMatcher:
                 best, best_gap = info, gap
         return best
 
-    def add_info(self, stamp_ns: int, info: Any) -> tuple[Any, Any] | None:
-        """Buffer an info; return (image, info) if it completes the waiting image."""
-        self._infos.append((int(stamp_ns), info))
-        if self._waiting is not None and abs(self._waiting[0] - stamp_ns) <= self.tolerance_ns:
-            image, self._waiting = self._waiting[1], None
-            return image, info
-        return None
+    def add_info(self, stamp_ns: int, info: Any) -> tuple[tuple[Any, Any] | None, int]:
+        """Buffer an info; pair it with its waiting image, giving up the older waiting ones."""
+        stamp_ns = int(stamp_ns)
+        self._infos.append((stamp_ns, info))
+        for index, (image_stamp, image) in enumerate(self._waiting):
+            if abs(image_stamp - stamp_ns) <= self.tolerance_ns:
+                for _ in range(index + 1):
+                    self._waiting.popleft()
+                return (image, info), index
+        return None, 0
 
-    def add_image(self, stamp_ns: int, image: Any) -> tuple[tuple[Any, Any] | None, bool]:
-        """Return ((image, info) or None, whether an older waiting image was displaced)."""
+    def add_image(self, stamp_ns: int, image: Any) -> tuple[tuple[Any, Any] | None, int]:
+        """Pair an image with its buffered info, or queue it (giving up the oldest if full)."""
         info = self._find_info(int(stamp_ns))
         if info is not None:
-            return (image, info), False
-        displaced = self._waiting is not None
-        self._waiting = (int(stamp_ns), image)
-        return None, displaced
+            return (image, info), 0
+        self._waiting.append((int(stamp_ns), image))
+        if len(self._waiting) > self._buffer:
+            self._waiting.popleft()
+            return None, 1
+        return None, 0
 
     def has_infos(self) -> bool:
         """True once any CameraInfo has been buffered."""

@@ -37,25 +37,31 @@ def test_latest_slot_take_waits_for_a_put_from_another_thread():
 
 def test_matcher_pairs_in_either_order_within_tolerance():
     matcher = StampMatcher(tolerance_ns=1000)
-    assert matcher.add_info(5_000, 'info5') is None
-    assert matcher.add_image(5_400, 'img5') == (('img5', 'info5'), False)
+    assert matcher.add_info(5_000, 'info5') == (None, 0)
+    assert matcher.add_image(5_400, 'img5') == (('img5', 'info5'), 0)
     # image first, then its info
-    assert matcher.add_image(9_000, 'img9') == (None, False)
-    assert matcher.add_info(9_001, 'info9') == ('img9', 'info9')
+    assert matcher.add_image(9_000, 'img9') == (None, 0)
+    assert matcher.add_info(9_001, 'info9') == (('img9', 'info9'), 0)
     # a stamp 2 µs away is another frame
-    assert matcher.add_image(12_000, 'img12') == (None, False)
-    assert matcher.add_info(14_000, 'info14') is None
+    assert matcher.add_image(12_000, 'img12') == (None, 0)
+    assert matcher.add_info(14_000, 'info14') == (None, 0)
 
 
-def test_matcher_picks_the_closest_info_and_reports_displaced_images():
+def test_matcher_picks_the_closest_info():
     matcher = StampMatcher(tolerance_ns=10)
     matcher.add_info(100, 'far')
     matcher.add_info(104, 'near')
     assert matcher.add_image(103, 'img')[0] == ('img', 'near')
-    assert matcher.add_image(500, 'lonely') == (None, False)
-    assert matcher.add_image(600, 'newer') == (None, True)  # 'lonely' gave up
-    assert matcher.add_info(500, 'late') is None            # its info came too late
-    assert matcher.add_info(600, 'info600') == ('newer', 'info600')
+
+
+def test_matcher_waits_for_a_lagging_info_stream_and_gives_up_older_images():
+    matcher = StampMatcher(tolerance_ns=0, buffer=3)
+    for stamp in (1, 2, 3):  # the infos lag three frames behind the images
+        assert matcher.add_image(stamp, f'img{stamp}') == (None, 0)
+    assert matcher.add_image(4, 'img4') == (None, 1)         # the queue holds 3: img1 given up
+    assert matcher.add_info(2, 'info2') == (('img2', 'info2'), 0)
+    assert matcher.add_info(4, 'info4') == (('img4', 'info4'), 1)  # img3 is older: given up
+    assert matcher.add_info(3, 'info3') == (None, 0)          # too late, nothing waits
 
 
 def test_matcher_buffer_forgets_old_infos():

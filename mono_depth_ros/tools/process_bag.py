@@ -155,7 +155,7 @@ def process_bag(input_bag: str | Path, output_bag: str | Path, params: dict,
             stamp = item.msg.header.stamp.sec * 10**9 + item.msg.header.stamp.nanosec \
                 if item.topic in (image_topic, info_topic) else None
             if item.topic == info_topic:
-                pair = matcher.add_info(stamp, item.msg)
+                pair, _ = matcher.add_info(stamp, item.msg)
             elif item.topic == image_topic:
                 summary.images += 1
                 if info_topic is None:
