@@ -38,7 +38,7 @@ TRAIN_WORLD = {'drives': 2, 'frames': 16, 'seed': 0, 'val_fraction': 0.125,
 DRIVE_WORLD = {'drives': 1, 'frames': 24, 'seed': 7, 'val_fraction': 0.0, 'test_fraction': 0.0}
 # The training run fits the 6-minute budget of `make demo` on a 2-core CPU (~1.3 s a step at
 # 88x304, batch 4): the experiment config's recipe, fewer steps, one validation at the end.
-TRAIN_OVERRIDES = ['train.iterations=150', 'train.val_every=150', 'train.checkpoint_every=150',
+TRAIN_OVERRIDES = ['train.iterations=120', 'train.val_every=120', 'train.checkpoint_every=120',
                    'train.log_every=25']
 NAMESPACE = '/kitti/camera_color_left'
 CAMERA_RATE = 10.0   # Hz, KITTI's camera
