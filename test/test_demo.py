@@ -1,0 +1,89 @@
+"""make demo's building blocks: model choice and cache key, scoring, counters, the summary."""
+
+import argparse
+
+import numpy as np
+import pytest
+
+pytest.importorskip('rclpy')
+from std_msgs.msg import Header  # noqa: E402
+
+from mono_depth_ros.ros.conversions import depth_to_image  # noqa: E402
+from mono_depth_ros.tools import demo  # noqa: E402
+from mono_depth_ros.tools.demo_ros import DriveRun, latency_stats  # noqa: E402
+
+
+def args(**kwargs) -> argparse.Namespace:
+    base = {'checkpoint': None, 'train_config': str(demo.TRAIN_CONFIG), 'train_override': []}
+    return argparse.Namespace(**{**base, **kwargs})
+
+
+def test_model_choice_order_given_then_models_folder_then_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo, 'REPO_ROOT', tmp_path)
+    assert demo.get_model(args(checkpoint='x.pt'), tmp_path)[0] == 'x.pt'
+    (tmp_path / 'models').mkdir()
+    (tmp_path / 'models' / 'b.pt').write_bytes(b'')
+    (tmp_path / 'models' / 'a.pt').write_bytes(b'')
+    assert demo.get_model(args(), tmp_path) == (str(tmp_path / 'models' / 'a.pt'),
+                                                 'found in models/')
+    (tmp_path / 'models' / 'a.pt').unlink()
+    (tmp_path / 'models' / 'b.pt').unlink()
+    key = demo.train_key(demo.TRAIN_CONFIG, [])
+    run = tmp_path / f'train_{key}'
+    run.mkdir()
+    (run / 'step_00000120.pt').write_bytes(b'')
+    (run / 'demo_checkpoint.txt').write_text(str(run / 'step_00000120.pt'))
+    path, source = demo.get_model(args(), tmp_path)  # cached: no training run
+    assert path == str(run / 'step_00000120.pt') and 'cached' in source
+
+
+def test_training_cache_key_follows_config_and_overrides(tmp_path):
+    config = tmp_path / 'c.yaml'
+    config.write_text('a: 1\n')
+    key = demo.train_key(config, [])
+    assert key == demo.train_key(config, [])
+    assert key != demo.train_key(config, ['train.iterations=400'])
+    config.write_text('a: 2\n')
+    assert key != demo.train_key(config, [])
+
+
+def test_scoring_against_the_lidar_of_a_synthetic_drive(synth_world):
+    drive = next((synth_world / '2011_09_26').glob('*_sync'))
+    dense = sorted((drive / 'depth_dense' / 'image_02' / 'data').glob('*.npy'))
+    stamps = [1000 + i for i in range(len(dense))]
+    msgs = []
+    for i in (0, 2):
+        header = Header()
+        header.stamp.sec, header.stamp.nanosec = divmod(stamps[i], 1_000_000_000)
+        msgs.append(depth_to_image(np.load(dense[i]), header))
+    perfect, per_frame = demo.evaluate(drive, msgs, stamps)
+    assert [i for i, _ in per_frame] == [0, 2]
+    # true depth vs its own lidar: only pixel-rounding at object edges differs
+    assert perfect['abs_rel'] < 0.05 and perfect['a1'] > 0.95
+    msgs = [depth_to_image(np.load(dense[0]) * 1.25, msgs[0].header)]
+    scaled, _ = demo.evaluate(drive, msgs, stamps)
+    assert scaled['abs_rel'] == pytest.approx(0.25, abs=0.04)
+
+
+def test_drive_counters_exclude_the_warm_up_and_latency_percentiles():
+    run = DriveRun(baseline={'received': '3', 'processed': '1'})
+    run.diagnostics.append({'received': '27', 'processed': '9', 'dropped_busy': '12'})
+    assert run.node_counters(('received', 'processed', 'dropped_busy', 'invalid')) == {
+        'received': 24, 'processed': 8, 'dropped_busy': 12}
+    stats = latency_stats([0.1, 0.2, 0.3, 0.4, 1.0])
+    assert stats['p50_ms'] == pytest.approx(300.0) and stats['max_ms'] == pytest.approx(1000.0)
+
+
+def test_summary_text_names_every_number():
+    summary = {
+        'model': 'step_120.pt', 'model_source': 'cached', 'device': 'cpu', 'frames_sent': 24,
+        'image_size': [375, 1242], 'frames_processed': 8, 'frames_dropped': 12,
+        'latency_ms': {'p50_ms': 300.0, 'p95_ms': 500.0, 'max_ms': 600.0},
+        'node_latency_ms': {'p50_ms': 250.0, 'p95_ms': 450.0},
+        'node_counters': {'received': 24, 'dropped_unmatched': 4},
+        'accuracy': {'abs_rel': 0.15, 'rmse': 5.0, 'a1': 0.78}, 'frames_scored': 8,
+        'bag_messages': 110, 'out_dir': 'demo_out', 'seconds': 42.0}
+    text = demo.format_summary(summary)
+    for part in ('processed    8', 'busy 12', 'CameraInfo late 4', 'not received 0',
+                 'p50 300 ms', 'p95 500 ms', 'abs_rel 0.150', 'a1 0.780', '1242x375'):
+        assert part in text, part
