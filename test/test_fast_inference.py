@@ -37,6 +37,11 @@ def msfusion():
 
 
 @pytest.fixture(scope='module')
+def fast(msfusion):
+    return FastDepthEstimator(copy.deepcopy(msfusion), device='cpu')
+
+
+@pytest.fixture(scope='module')
 def images():
     rng = np.random.default_rng(0)
     return [rng.integers(0, 256, (75, 250, 3), dtype=np.uint8),
@@ -47,9 +52,8 @@ def rel_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b) / np.abs(a)))
 
 
-def test_fast_cpu_matches_reference(msfusion, images):
+def test_fast_cpu_matches_reference(msfusion, fast, images):
     reference = DepthEstimator(copy.deepcopy(msfusion), device='cpu')
-    fast = FastDepthEstimator(copy.deepcopy(msfusion), device='cpu')
     fxs = [500.0, None]
     expected = reference.predict_batch(images, fxs)
     got = fast.predict_batch(images, fxs)
@@ -64,14 +68,20 @@ def test_fast_cpu_matches_reference(msfusion, images):
 def test_fast_cpu_options_keep_numerics(images):
     model = small_model('unet_r18')  # no bin head: confidence is None
     want = DepthEstimator(copy.deepcopy(model), device='cpu').predict(images[0])
-    have = FastDepthEstimator(copy.deepcopy(model), device='cpu', channels_last=True)
-    have = have.predict(images[0])
-    assert have.confidence is None
-    assert rel_diff(want.depth, have.depth) < CPU_FP32_TOLERANCE
+    keys = set(model.state_dict())
+    for options in ({'channels_last': True}, {'fold_bn': False}):
+        fast = FastDepthEstimator(model, device='cpu', **options)
+        have = fast.predict(images[0])
+        assert have.confidence is None
+        assert rel_diff(want.depth, have.depth) < CPU_FP32_TOLERANCE, options
+    assert set(model.state_dict()) == keys  # folding works on a private copy
+    def batch_norms(module):
+        return sum(isinstance(m, torch.nn.BatchNorm2d) for m in module.modules())
+    assert batch_norms(model) > 10  # the ResNet-18 encoder alone has 20
+    assert batch_norms(FastDepthEstimator(model, device='cpu').model) == 0  # each follows a conv
 
 
-def test_focal_scaling_hand_checked(msfusion, images):
-    fast = FastDepthEstimator(copy.deepcopy(msfusion), device='cpu')
+def test_focal_scaling_hand_checked(msfusion, fast, images):
     image = images[0]  # 250 wide; input 224 wide
     canonical = msfusion.config['canonical_focal']
     fx = 2.0 * canonical * 250 / 224  # twice the canonical focal at the input width: depth × 2
@@ -80,8 +90,7 @@ def test_focal_scaling_hand_checked(msfusion, images):
     np.testing.assert_array_equal(scaled.confidence, plain.confidence)
 
 
-def test_bad_inputs_are_named(msfusion, images):
-    fast = FastDepthEstimator(copy.deepcopy(msfusion), device='cpu')
+def test_bad_inputs_are_named(msfusion, fast, images):
     with pytest.raises(ValueError, match='image 1'):
         fast.predict_batch([images[0], images[0].astype(np.float32)])
     with pytest.raises(ValueError, match='focal lengths'):
@@ -117,8 +126,7 @@ def test_backproject_torch_hand_checked_and_equal_to_geometry():
         backproject_torch(torch.from_numpy(depth), -fx, fy, cx, cy)
 
 
-def test_predict_points_is_backproject_of_masked_depth(msfusion, images):
-    fast = FastDepthEstimator(copy.deepcopy(msfusion), device='cpu')
+def test_predict_points_is_backproject_of_masked_depth(msfusion, fast, images):
     intrinsics = (400.0, 380.0, 130.5, 30.25)
     prediction, points = fast.predict_points(images[0], *intrinsics, stride=2)
     np.testing.assert_array_equal(points, backproject(prediction.depth, *intrinsics, stride=2))

@@ -86,11 +86,10 @@ def bench_model(name: str, input_size: tuple[int, int], backends: Sequence[str],
         calls = {b: (lambda e=e: e.predict_batch(images)) for b, e in estimators.items()}
         memory, depth = {}, {}
         for backend, call in calls.items():
-            call()  # first call: lazy allocations, graph capture, kernel selection
             dev = getattr(estimators[backend], 'device', 'cpu')
             dev = torch.device(dev if dev != 'tensorrt' else 'cuda')
             baseline = reset_peak_memory(dev)
-            depth[backend] = call()[0].depth
+            depth[backend] = call()[0].depth  # first call: allocations, graph capture, autotune
             peak, kind = peak_memory_mib(dev)
             memory[backend] = (peak, kind, None if peak is None else peak - baseline)
         times = time_interleaved(calls, iters, warmup)

@@ -30,7 +30,8 @@ def compute_ratios(rows: list[dict]) -> list[dict]:
             ratios.append({'what': f'{model} {backend} / reference throughput',
                            'input_size': list(size), 'backend': backend, 'ratio': ratio,
                            'target': 1.0, 'met': ratio >= 1.0})
-    return ratios
+    return sorted(ratios, key=lambda r: (r['target'] == 1.0, r['what'], r['input_size'],
+                                         r['backend']))
 
 
 def _num(value, digits: int = 1) -> str:
