@@ -150,3 +150,27 @@ class DepthEstimator:
             value = functional.interpolate(value, size=tuple(size), mode='bilinear',
                                            align_corners=False)
         return value[0, 0].float()
+
+
+BACKENDS = ('torch', 'fast', 'onnx')
+
+
+def create_estimator(source, backend: str = 'torch', device: str | torch.device = 'auto',
+                     precision: str = 'fp32', input_size: tuple[int, int] | None = None):
+    """An estimator with DepthEstimator's interface for a backend (see README, Speed).
+
+    'torch': this reference DepthEstimator; 'fast': fast_inference.FastDepthEstimator (GPU
+    preprocessing, CUDA graphs, folded BatchNorm; source is a model as here); 'onnx':
+    export.OnnxDepthEstimator on an exported file (source is its .onnx path; fp32 only).
+    """
+    if backend == 'torch':
+        return DepthEstimator(source, device, precision, input_size)
+    if backend == 'fast':
+        from mono_depth_ros.fast_inference import FastDepthEstimator
+        return FastDepthEstimator(source, str(device), precision, input_size)
+    if backend == 'onnx':
+        from mono_depth_ros.export import OnnxDepthEstimator
+        if precision != 'fp32':
+            raise ValueError(f'the onnx backend runs the exported fp32 graph; got {precision!r}')
+        return OnnxDepthEstimator(source, device=str(device), input_size=input_size)
+    raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')

@@ -139,3 +139,21 @@ def test_gpu_execution_providers(backend, dynamic_onnx, msfusion, images):
     onnx = OnnxDepthEstimator(dynamic_onnx, device=backend)
     tolerance = 5e-3 if backend == 'cuda' else 2e-2  # TF32 / TensorRT kernel choices
     assert rel_diff(reference.predict(images[1]).depth, onnx.predict(images[1]).depth) < tolerance
+
+
+def test_create_estimator_dispatches_to_every_backend(msfusion, dynamic_onnx, images):
+    from mono_depth_ros.fast_inference import FastDepthEstimator
+    from mono_depth_ros.inference import create_estimator
+
+    torch_path = create_estimator(copy.deepcopy(msfusion), 'torch', device='cpu')
+    fast = create_estimator(copy.deepcopy(msfusion), 'fast', device='cpu')
+    onnx = create_estimator(dynamic_onnx, 'onnx', device='cpu')
+    assert isinstance(torch_path, DepthEstimator) and isinstance(fast, FastDepthEstimator)
+    assert isinstance(onnx, OnnxDepthEstimator)
+    want = torch_path.predict(images[1], fx=500.0).depth
+    for estimator in (fast, onnx):
+        assert rel_diff(want, estimator.predict(images[1], fx=500.0).depth) < TOLERANCE
+    with pytest.raises(ValueError, match='backend must be one of'):
+        create_estimator(msfusion, 'tensorflow')
+    with pytest.raises(ValueError, match='fp32'):
+        create_estimator(dynamic_onnx, 'onnx', precision='fp16')
