@@ -120,23 +120,23 @@ def test_torchrun_two_process_ddp_run(repo_root, tmp_path, synth_world):
     command = [sys.executable, '-m', 'torch.distributed.run', '--standalone',
                '--nproc_per_node', '2', '-m', 'mono_depth_ros.tools.train',
                '--config', str(repo_root / SYNTH), '--data-path', str(synth_world),
-               '--out', str(out), *QUIET, 'train.iterations=3', 'train.batch_size=2',
-               'data.num_workers=0', 'train.val_every=3']
+               '--out', str(out), *QUIET, 'train.iterations=2', 'train.batch_size=2',
+               'data.num_workers=0', 'train.val_every=2']
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env,
                             cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count('done: 3 steps') == 1, 'only rank 0 reports'
-    path = out / 'step_00000003.pt'
+    assert result.stdout.count('done: 2 steps') == 1, 'only rank 0 reports'
+    path = out / 'step_00000002.pt'
     extra = load_checkpoint(path)['extra']
     assert extra['world_size'] == 2 and len(extra['rng']) == 2
-    # 3 frames over 2 ranks (padded to 4), 1 per rank per step: 2 steps per epoch.
-    assert (extra['epoch'], extra['epoch_batch']) == (1, 1)
+    # 3 frames over 2 ranks (padded to 4), 1 per rank per step: 2 steps fill epoch 0.
+    assert (extra['epoch'], extra['epoch_batch']) == (0, 2)
     model = load_model(path)
     depth = model(torch.zeros(1, 3, 64, 224))['depth']
     assert depth.shape == (1, 1, 64, 224) and torch.isfinite(depth).all()
     rows = [json.loads(line) for line in (out / METRICS_FILE).read_text().splitlines()]
-    assert [row['step'] for row in rows if row['kind'] == 'val'] == [3]
+    assert [row['step'] for row in rows if row['kind'] == 'val'] == [2]
 
 
 def test_benchmark_reports_images_per_second(capsys, repo_root):

@@ -146,6 +146,7 @@ def test_checkpoint_manager_keeps_last_k_and_best(repo_root, tmp_path):
     assert extra['train_config'] == config and extra['rng'][0]['torch'].dtype == torch.uint8
 
 
+@pytest.mark.slow
 def test_training_lowers_validation_abs_rel(repo_root, tmp_path, synth_world):
     config = synth_config(repo_root, tmp_path, synth_world, 'train.iterations=20',
                           'train.batch_size=2', 'train.val_every=10',
@@ -183,6 +184,7 @@ class StopAfter:
         return self.trainer.step >= self.steps
 
 
+@pytest.mark.slow
 def test_resume_gives_bitwise_identical_weights(repo_root, tmp_path, synth_world):
     # batch 1 over 3 training frames: 3 batches per epoch; stop at step 4 = mid epoch 1.
     overrides = ['train.iterations=6', 'train.batch_size=1', 'train.val_every=0',

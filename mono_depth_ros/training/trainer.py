@@ -168,7 +168,7 @@ class Trainer:
         losses = self.forward_losses(batch)
         total = losses['total']
         if self.agreed(not bool(torch.isfinite(total.detach()))):
-            terms = ', '.join(f'{k}={float(v):.4g}' for k, v in losses.items())
+            terms = ', '.join(f'{k}={float(v.detach()):.4g}' for k, v in losses.items())
             raise NonFiniteLossError(f'non-finite loss at step {self.step + 1} ({terms})')
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
