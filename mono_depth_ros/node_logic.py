@@ -175,14 +175,20 @@ class FrameStats:
 def load_estimator(params: dict[str, Any]) -> tuple[Any, str]:
     """The DepthEstimator the parameters ask for, and a name for the model (for diagnostics).
 
-    Loads params['checkpoint'] with checkpoint.load_model, or, only when
-    params['allow_random_weights'] is true and no checkpoint is given, builds
-    params['model_config'] with random weights. Imports torch lazily.
+    Loads params['checkpoint'] with checkpoint.load_model (or, with backend onnx, the exported
+    .onnx file), or, only when params['allow_random_weights'] is true and no checkpoint is
+    given, builds params['model_config'] with random weights. Imports torch lazily.
     """
     from mono_depth_ros.checkpoint import load_model
-    from mono_depth_ros.inference import DepthEstimator
+    from mono_depth_ros.inference import create_estimator
     from mono_depth_ros.networks import build_model, load_model_config
 
+    size = (params['input_height'], params['input_width'])
+    options = {'device': params['device'], 'precision': params['precision'],
+               'input_size': size if all(size) else None}
+    if params['backend'] == 'onnx':
+        estimator = create_estimator(params['checkpoint'], 'onnx', **options)
+        return estimator, f'{estimator.config.get("name", "model")} ({params["checkpoint"]})'
     if params['checkpoint']:
         model = load_model(params['checkpoint'], device='cpu')
         name = f'{model.config.get("name", "model")} ({params["checkpoint"]})'
@@ -190,7 +196,4 @@ def load_estimator(params: dict[str, Any]) -> tuple[Any, str]:
         model = build_model(load_model_config(params['model_config']), load_pretrained=False)
         model.eval()
         name = f'{model.config.get("name", "model")} (RANDOM WEIGHTS)'
-    size = (params['input_height'], params['input_width'])
-    estimator = DepthEstimator(model, device=params['device'], precision=params['precision'],
-                               input_size=size if all(size) else None)
-    return estimator, name
+    return create_estimator(model, params['backend'], **options), name

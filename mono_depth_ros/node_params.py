@@ -45,8 +45,12 @@ class ParamSpec:
 
 
 SPECS: tuple[ParamSpec, ...] = (
-    ParamSpec('checkpoint', str, 'Checkpoint file (.pt) written by mono-depth-train; required '
-              'unless allow_random_weights is true.', read_only=True),
+    ParamSpec('checkpoint', str, 'Checkpoint file (.pt) written by mono-depth-train, or an .onnx '
+              'file from mono-depth-export with backend onnx; required unless '
+              'allow_random_weights is true.', read_only=True),
+    ParamSpec('backend', str, 'Inference backend: torch (reference), fast (folded BatchNorm; '
+              'GPU preprocessing and CUDA graphs on CUDA) or onnx (ONNX Runtime on an exported '
+              'model given as checkpoint).', choices=('torch', 'fast', 'onnx'), read_only=True),
     ParamSpec('allow_random_weights', bool, 'Build model_config with random weights instead of '
               'loading a checkpoint (for trying the node only: the depth is meaningless).',
               read_only=True),
@@ -175,6 +179,12 @@ def check_model_source(values: dict[str, Any]) -> None:
     if path and not os.path.isfile(path):
         raise ParamError(f'checkpoint file not found: {path!r}; set the parameter checkpoint '
                          'to a .pt file written by mono-depth-train')
+    if values['backend'] == 'onnx' and not str(path).endswith('.onnx'):
+        raise ParamError(f'backend onnx runs an exported model: set the parameter checkpoint to '
+                         f'an .onnx file written by mono-depth-export (got {path!r})')
+    if values['backend'] != 'onnx' and str(path).endswith('.onnx'):
+        raise ParamError(f'checkpoint {path!r} is an ONNX model: set the parameter backend to '
+                         'onnx')
     if not path and not values['allow_random_weights']:
         raise ParamError('no model: set the parameter checkpoint to a .pt file written by '
                          'mono-depth-train (or allow_random_weights:=true to try the node with '
