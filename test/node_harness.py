@@ -5,11 +5,8 @@ node by topic; helpers spin until a condition holds. Imported by test_node_*.py.
 """
 
 from collections import defaultdict
-import os
 from pathlib import Path
-import signal
 import subprocess
-import sys
 import time
 
 import cv2
@@ -21,6 +18,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from mono_depth_ros import node_process
 from mono_depth_ros.ros.depth_messages import diagnostics_values, OUTPUT_TYPES
 
 FRAME_ID = 'test_cam_optical_frame'
@@ -28,24 +26,12 @@ FRAME_ID = 'test_cam_optical_frame'
 
 def start_node(namespace: str, log_path: Path, params: dict) -> subprocess.Popen:
     """Start `python -m mono_depth_ros.node` in namespace with parameters, logging to a file."""
-    args = [sys.executable, '-m', 'mono_depth_ros.node', '--ros-args', '-r', f'__ns:={namespace}']
-    for name, value in params.items():
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        args += ['-p', f'{name}:={text}']
-    env = dict(os.environ, PYTHONUNBUFFERED='1', RCUTILS_LOGGING_BUFFERED_STREAM='0')
-    log = open(log_path, 'w')  # noqa: SIM115 - the process owns it until stop_node
-    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+    return node_process.start_node(namespace, params, log_path)
 
 
 def stop_node(process: subprocess.Popen) -> None:
     """SIGINT the node, then kill it if it does not exit."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    node_process.stop_node(process, timeout=10)
 
 
 def make_image(height: int, width: int, seed: int = 0) -> np.ndarray:

@@ -11,12 +11,12 @@ import os
 from pathlib import Path
 import shutil
 import subprocess
-import sys
 import threading
 import time
 
 import numpy as np
 
+from mono_depth_ros import node_process
 from mono_depth_ros.bench.stats import drift, summarize_latency
 from mono_depth_ros.constants import KITTI_IMAGE_SIZE, KITTI_INTRINSICS
 from mono_depth_ros.geometry import scale_intrinsics
@@ -32,9 +32,7 @@ def node_command(model: str, input_size: tuple[int, int], namespace: str, device
     params = {'allow_random_weights': 'true', 'model_config': model, 'device': device,
               'precision': precision, 'input_height': str(input_size[0]),
               'input_width': str(input_size[1]), 'input_qos': 'reliable'}
-    args = [sys.executable, '-m', 'mono_depth_ros.node', '--ros-args', '-r', f'__ns:={namespace}']
-    for name, value in params.items():
-        args += ['-p', f'{name}:={value}']
+    args = node_process.node_command(namespace, params)
     for item in extra:
         args += ['-p', item]
     return args

@@ -7,11 +7,8 @@ and writes everything into an MCAP bag. The node runs in its own process, as in 
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-import os
 from pathlib import Path
-import signal
 import subprocess
-import sys
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -21,6 +18,8 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
+from mono_depth_ros import node_process
+from mono_depth_ros.node_process import stop_node  # noqa: F401 - re-exported for demo.py
 from mono_depth_ros.ros.bag_io import BagWriter, read_bag, TF_STATIC_TOPIC
 from mono_depth_ros.ros.depth_messages import diagnostics_values, OUTPUT_TYPES
 
@@ -57,29 +56,12 @@ def stamp_ns(msg) -> int:
 def start_node(checkpoint: str, namespace: str, device: str, log_path: Path
                ) -> subprocess.Popen:
     """Start mono_depth_node in its own process on <namespace>/image_raw and camera_info."""
-    args = [sys.executable, '-m', 'mono_depth_ros.node', '--ros-args',
-            '-r', f'__ns:={namespace}', '-r', 'image:=image_raw',
-            '-p', f'checkpoint:={checkpoint}', '-p', f'device:={device}',
-            '-p', 'diagnostics_period:=0.5',
-            # the player is reliable like `ros2 bag play`; a best-effort reader loses many of
-            # the 1.4 MB frames on a loaded 2-core machine (DDS fragments), hiding the node's
-            # own newest-frame dropping that the demo measures
-            '-p', 'input_qos:=reliable']
-    env = dict(os.environ, PYTHONUNBUFFERED='1', RCUTILS_LOGGING_BUFFERED_STREAM='0')
-    log = open(log_path, 'w')  # noqa: SIM115 - owned by the process until it exits
-    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
-
-
-def stop_node(process: subprocess.Popen) -> int:
-    """SIGINT the node (kill it after 15 s) and return its exit code."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode
+    # the player is reliable like `ros2 bag play`; a best-effort reader loses many of the
+    # 1.4 MB frames on a loaded 2-core machine (DDS fragments), hiding the node's own
+    # newest-frame dropping that the demo measures
+    params = {'checkpoint': checkpoint, 'device': device, 'diagnostics_period': 0.5,
+              'input_qos': 'reliable'}
+    return node_process.start_node(namespace, params, log_path, remaps=['image:=image_raw'])
 
 
 class DemoPlayer:
