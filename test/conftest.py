@@ -53,3 +53,14 @@ def tiny_checkpoint(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp('checkpoint') / 'tiny_msfusion_r18.pt'
     save_checkpoint(path, model)
     return str(path)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run torch on one thread: on the shared 2-core machine two threads ran 2-25x slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -22,12 +22,8 @@ QUIET = ['data.input_size=[64, 224]', 'train.tensorboard=false', 'train.progress
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Train on one thread: on the shared 2-core machine two threads ran 2-25x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _train_on_one_thread(one_torch_thread):
+    """Every test here trains on one thread (see the one_torch_thread fixture)."""
 
 
 def run_main(capsys, *argv):

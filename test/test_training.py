@@ -27,12 +27,8 @@ CPU = DistInfo(rank=0, world_size=1, local_rank=0, device=torch.device('cpu'))
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Train on one thread: on the shared 2-core machine two threads ran 2-25x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _train_on_one_thread(one_torch_thread):
+    """Every test here trains on one thread (see the one_torch_thread fixture)."""
 
 
 def synth_config(repo_root, tmp_path, world, *overrides):
