@@ -1,5 +1,7 @@
 """Tests of the networks: output shapes at odd sizes, gradients, bounds, configs, weights."""
 
+import math
+
 import pytest
 import torch
 import torchvision
@@ -12,6 +14,7 @@ from mono_depth_ros.networks import (
     PretrainedWeightsError,
 )
 from mono_depth_ros.networks.blocks import FastUpConv
+from mono_depth_ros.networks.heads import BinHead
 
 MODEL_NAMES = ('fcrn_r50', 'msfusion_r18', 'msfusion_r50', 'unet_r18')
 
@@ -62,6 +65,35 @@ def test_every_model_small_odd_input_bounded_and_interface(name):
         assert 0.0 <= float(conf.min()) and float(conf.max()) <= 1.0
     else:
         assert model.bin_centers is None
+    x = torch.randn(2, 3, 45, 71) * 3  # predict_maps is forward's depth and confidence only
+    with torch.no_grad():
+        out = model(x)
+        depth, conf = model.predict_maps(x)
+        depth_only, none = model.predict_maps(x, confidence=False)
+    torch.testing.assert_close(depth, out['depth'], rtol=0, atol=0)
+    torch.testing.assert_close(depth_only, out['depth'], rtol=0, atol=0)
+    assert none is None
+    if model.has_confidence:
+        torch.testing.assert_close(conf, out['confidence'], rtol=0, atol=0)
+    else:
+        assert conf is None
+
+
+def test_bin_confidence_hand_checked():
+    head = BinHead(4, 0.5, 80.0, 4)
+    logits = torch.zeros(1, 4, 1, 3)
+    logits[0, 0, 0, 1] = 200.0  # one certain bin: entropy 0, confidence 1
+    logits[0, :2, 0, 2] = 50.0  # two equal bins: entropy log 2 of log 4, confidence 1/2
+    expectation, confidence = head.interpret(logits)
+    torch.testing.assert_close(confidence.flatten(), torch.tensor([0.0, 1.0, 0.5]))
+    torch.testing.assert_close(head.confidence(logits), confidence, rtol=0, atol=0)
+    centers = head.centers  # uniform: the mean centre; certain: that bin's centre
+    torch.testing.assert_close(expectation.flatten(),
+                               torch.stack([centers.mean(), centers[0], centers[:2].mean()]))
+    prob = torch.softmax(torch.randn(2, 4, 5, 6) * 4, dim=1)  # the textbook entropy formula
+    entropy = -(prob * torch.log(prob)).sum(dim=1, keepdim=True)
+    torch.testing.assert_close(head.confidence(torch.log(prob)),
+                               (1 - entropy / math.log(4)).clamp(0, 1), rtol=0, atol=1e-6)
 
 
 def test_depth_head_reaches_its_bounds():

@@ -54,11 +54,21 @@ class BinHead(nn.Module):
 
     def interpret(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Expectation depth and confidence (1 − entropy / log K), each B×1×H×W."""
-        prob = torch.softmax(logits.float(), dim=1)
+        log_prob = torch.log_softmax(logits.float(), dim=1)
+        prob = log_prob.exp()
         expectation = (prob * self.centers.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
-        entropy = -(prob * torch.log(prob.clamp_min(1e-12))).sum(dim=1, keepdim=True)
-        confidence = (1.0 - entropy / math.log(prob.shape[1])).clamp(0.0, 1.0)
-        return expectation, confidence
+        return expectation, entropy_confidence(prob, log_prob)
+
+    def confidence(self, logits: torch.Tensor) -> torch.Tensor:
+        """Only the confidence of interpret (what inference needs), B×1×H×W."""
+        log_prob = torch.log_softmax(logits.float(), dim=1)
+        return entropy_confidence(log_prob.exp(), log_prob)
+
+
+def entropy_confidence(prob: torch.Tensor, log_prob: torch.Tensor) -> torch.Tensor:
+    """1 − entropy / log K of B×K×H×W bin probabilities, in [0, 1] (1: one certain bin)."""
+    entropy = -(prob * log_prob).sum(dim=1, keepdim=True)
+    return (1.0 - entropy / math.log(prob.shape[1])).clamp(0.0, 1.0)
 
 
 class DepthModel(nn.Module):
@@ -99,20 +109,35 @@ class DepthModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Predict from an ImageNet-normalised B×3×H×W batch of any size."""
+        features, size = self.features(x)
+        outputs = {'depth': self.to_input(self.depth_head(features), size)}
+        if self.bin_head is not None:
+            outputs['logits'] = self.to_input(self.bin_head(features), size)
+            outputs['bin_depth'], outputs['confidence'] = self.bin_head.interpret(
+                outputs['logits'])
+        return outputs
+
+    def predict_maps(self, x: torch.Tensor,
+                     confidence: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Only forward's depth and (if asked and there is a bin head) confidence: inference."""
+        features, size = self.features(x)
+        depth = self.to_input(self.depth_head(features), size)
+        if not confidence or self.bin_head is None:
+            return depth, None
+        return depth, self.bin_head.confidence(self.to_input(self.bin_head(features), size))
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+        """Body features of x padded to PAD_STRIDE, and (h, w, padded h, padded w)."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f'expected a B×3×H×W image batch, got shape {tuple(x.shape)}')
         h, w = x.shape[-2:]
         padded = functional.pad(x, (0, -w % PAD_STRIDE, 0, -h % PAD_STRIDE), mode='replicate')
-        features = self.body(padded)
-        outputs = {'depth': self.depth_head(features)}
-        if self.bin_head is not None:
-            outputs['logits'] = self.bin_head(features)
-        for key, value in outputs.items():
-            if self.out_stride != 1:
-                value = functional.interpolate(value, size=padded.shape[-2:], mode='bilinear',
-                                      align_corners=False)
-            outputs[key] = value[..., :h, :w]
-        if self.bin_head is not None:
-            outputs['bin_depth'], outputs['confidence'] = self.bin_head.interpret(
-                outputs['logits'])
-        return outputs
+        return self.body(padded), (h, w, *padded.shape[-2:])
+
+    def to_input(self, value: torch.Tensor, size: tuple[int, int, int, int]) -> torch.Tensor:
+        """A head's output brought to the padded input resolution and cropped to h×w."""
+        h, w, padded_h, padded_w = size
+        if self.out_stride != 1:
+            value = functional.interpolate(value, size=(padded_h, padded_w), mode='bilinear',
+                                           align_corners=False)
+        return value[..., :h, :w]
