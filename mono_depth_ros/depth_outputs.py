@@ -55,9 +55,22 @@ def mask_depth(depth: np.ndarray, min_depth: float, max_depth: float) -> np.ndar
 
 def make_cloud(depth: np.ndarray, image_rgb: np.ndarray,
                intrinsics: tuple[float, float, float, float], settings: OutputSettings,
-               confidence: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Back-project depth with (fx, fy, cx, cy); filter by range and confidence; add colours."""
-    points = backproject(depth, *intrinsics, stride=settings.cloud_stride)
+               confidence: np.ndarray | None = None,
+               grid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Back-project depth with (fx, fy, cx, cy); filter by range and confidence; add colours.
+
+    grid: the back-projection already made (e.g. on the GPU by an estimator's predict_points),
+    used instead of geometry.backproject; it must have the strided organised shape.
+    """
+    stride = settings.cloud_stride
+    shape = (-(-depth.shape[0] // stride), -(-depth.shape[1] // stride), 3)
+    if grid is None:
+        points = backproject(depth, *intrinsics, stride=stride)
+    elif grid.shape != shape:
+        raise ValueError(f'back-projected grid has shape {grid.shape}, expected {shape} for '
+                         f'depth {depth.shape} at cloud stride {settings.cloud_stride}')
+    else:
+        points = np.array(grid, dtype=np.float32)
     colors = np.ascontiguousarray(decimate(image_rgb, settings.cloud_stride))
     use_confidence = confidence is not None and settings.min_confidence > 0
     points = filter_points(
@@ -71,9 +84,13 @@ def make_cloud(depth: np.ndarray, image_rgb: np.ndarray,
 
 
 def compute_outputs(depth: np.ndarray, confidence: np.ndarray | None, image_rgb: np.ndarray,
-                    intrinsics: tuple[float, float, float, float],
-                    settings: OutputSettings) -> DepthOutputs:
-    """All output arrays of one frame from the network's depth (metres) and confidence."""
+                    intrinsics: tuple[float, float, float, float], settings: OutputSettings,
+                    grid: np.ndarray | None = None) -> DepthOutputs:
+    """All output arrays of one frame from the network's depth (metres) and confidence.
+
+    grid: optional back-projection of the depth masked to [min_depth, max_depth] at
+    settings.cloud_stride (an estimator's predict_points), so the cloud is not made twice.
+    """
     if depth.shape != image_rgb.shape[:2]:
         raise ValueError(f'depth {depth.shape} and image {image_rgb.shape[:2]} sizes differ')
     depth = mask_depth(depth, settings.min_depth, settings.max_depth)
@@ -83,5 +100,26 @@ def compute_outputs(depth: np.ndarray, confidence: np.ndarray | None, image_rgb:
         if settings.colorized else None
     points = colors = None
     if settings.points:
-        points, colors = make_cloud(depth, image_rgb, intrinsics, settings, confidence)
+        points, colors = make_cloud(depth, image_rgb, intrinsics, settings, confidence, grid)
     return DepthOutputs(depth, confidence, colorized, points, colors)
+
+
+def estimate_outputs(estimator, image_rgb: np.ndarray,
+                     intrinsics: tuple[float, float, float, float], settings: OutputSettings,
+                     confidence: bool = True) -> DepthOutputs:
+    """Run an estimator (any backend) on one frame and build its outputs.
+
+    The cloud comes from the estimator's predict_points (back-projected on its device: the GPU
+    for the fast backend) when settings.points is set. Confidence is computed only when it is
+    wanted (confidence=True) or filters the cloud (min_confidence > 0).
+    """
+    need_confidence = confidence or (settings.points and settings.min_confidence > 0)
+    grid = None
+    if settings.points:
+        prediction, grid = estimator.predict_points(
+            image_rgb, *intrinsics, stride=settings.cloud_stride,
+            depth_range=(settings.min_depth, settings.max_depth), confidence=need_confidence)
+    else:
+        prediction = estimator.predict(image_rgb, fx=intrinsics[0], confidence=need_confidence)
+    return compute_outputs(prediction.depth, prediction.confidence, image_rgb, intrinsics,
+                           settings, grid)

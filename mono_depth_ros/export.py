@@ -18,8 +18,7 @@ import torch
 from torch import nn
 
 from mono_depth_ros.fast_inference import check_images, normalize_resize, resize_maps
-from mono_depth_ros.geometry import backproject
-from mono_depth_ros.inference import focal_scale, Prediction
+from mono_depth_ros.inference import focal_scale, Prediction, prediction_points
 
 METADATA_KEY = 'mono_depth_ros'
 FORMAT = 'mono_depth_ros.onnx/1'
@@ -157,7 +156,8 @@ class OnnxDepthEstimator:
         self.config = self.meta['model_config']
         self._names = ['depth', 'confidence'] if self.has_confidence else ['depth']
 
-    def _run(self, images: list[np.ndarray], fxs: list[float | None]) -> list[Prediction]:
+    def _run(self, images: list[np.ndarray], fxs: list[float | None],
+             confidence: bool = True) -> list[Prediction]:
         """Predictions for images of any sizes, run as one batch."""
         check_images(images)
         if len(fxs) != len(images):
@@ -168,33 +168,38 @@ class OnnxDepthEstimator:
         with torch.inference_mode():
             x = torch.cat([normalize_resize(torch.from_numpy(np.ascontiguousarray(image))[None],
                                             self.input_size) for image in images])
+            want_confidence = self.has_confidence and confidence
+            names = self._names if want_confidence else ['depth']
             outputs = [torch.from_numpy(out) for out in
-                       self.session.run(self._names, {'image': x.numpy()})]
+                       self.session.run(names, {'image': x.numpy()})]
             predictions = []
             for i, (image, fx) in enumerate(zip(images, fxs, strict=True)):
                 size = image.shape[:2]
                 scale = focal_scale(fx, size[1], self.input_size[1], self.canonical_focal)
                 depth = resize_maps(outputs[0][i:i + 1], size)[0] * scale
                 confidence = None
-                if self.has_confidence:
+                if want_confidence:
                     confidence = resize_maps(outputs[1][i:i + 1], size)[0].clamp(0.0, 1.0)
                     confidence = confidence.numpy()
                 predictions.append(Prediction(depth.numpy(), confidence))
         return predictions
 
-    def predict(self, image_rgb: np.ndarray, fx: float | None = None) -> Prediction:
-        """Depth (metres) and confidence at the image's resolution for one RGB image."""
-        return self._run([image_rgb], [fx])[0]
+    def predict(self, image_rgb: np.ndarray, fx: float | None = None,
+                confidence: bool = True) -> Prediction:
+        """Depth (metres) and confidence (None when not asked) for one RGB image."""
+        return self._run([image_rgb], [fx], confidence)[0]
 
-    def predict_batch(self, images: list[np.ndarray],
-                      fxs: list[float | None] | None = None) -> list[Prediction]:
+    def predict_batch(self, images: list[np.ndarray], fxs: list[float | None] | None = None,
+                      confidence: bool = True) -> list[Prediction]:
         """Predict several images (any sizes, e.g. several cameras) in one batch."""
         if not images:
             return []
-        return self._run(list(images), [None] * len(images) if fxs is None else list(fxs))
+        fxs = [None] * len(images) if fxs is None else list(fxs)
+        return self._run(list(images), fxs, confidence)
 
     def predict_points(self, image_rgb: np.ndarray, fx: float, fy: float, cx: float, cy: float,
-                       stride: int = 1) -> tuple[Prediction, np.ndarray]:
-        """Prediction and its organised cloud, back-projected with geometry.backproject."""
-        prediction = self.predict(image_rgb, fx)
-        return prediction, backproject(prediction.depth, fx, fy, cx, cy, stride=stride)
+                       stride: int = 1, depth_range: tuple[float, float] | None = None,
+                       confidence: bool = True) -> tuple[Prediction, np.ndarray]:
+        """Prediction and its organised cloud (see inference.prediction_points)."""
+        prediction = self.predict(image_rgb, fx, confidence)
+        return prediction, prediction_points(prediction, (fx, fy, cx, cy), stride, depth_range)

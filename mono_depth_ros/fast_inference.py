@@ -14,6 +14,9 @@ agrees within the tolerances test/test_fast_inference.py pins (fp32: 1e-4 relati
 
 from collections.abc import Callable, Sequence
 import copy
+import functools
+import os
+import shutil
 import warnings
 
 import numpy as np
@@ -101,6 +104,12 @@ def fold_batch_norm(model: torch.nn.Module) -> torch.nn.Module:
     return folded
 
 
+def cpp_compiler() -> str | None:
+    """The C++ compiler torch.compile's CPU code generation would use, or None."""
+    return os.environ.get('CXX') or shutil.which('g++') or shutil.which('clang++') \
+        or shutil.which('c++')
+
+
 class _CudaGraph:
     """A function of fixed-shape device tensors, captured once as a CUDA graph and replayed."""
 
@@ -127,15 +136,18 @@ class _CudaGraph:
 class FastDepthEstimator:
     """inference.DepthEstimator's interface with the fast path underneath.
 
-    fold_bn: fold BatchNorm into the preceding convolutions (a private copy of the model; ~8 %
-    less CPU time, fewer kernels on CUDA). cuda_graphs: on CUDA, replay one CUDA graph per set
-    of image sizes (eager, with a warning, if capture fails). channels_last: None = on for
-    CUDA, off on the CPU (where it measured no faster on this project's networks).
+    fold_bn: fold BatchNorm into the preceding convolutions (a private copy of the model;
+    fewer kernels). cuda_graphs: on CUDA, replay one CUDA graph per set of image sizes (eager,
+    with a warning, if capture fails). channels_last: None = on for CUDA, off on the CPU (where
+    it measured no faster on this project's networks). compile:
+    torch.compile the network body (inductor, frozen weights, static shapes); the first call
+    of each batch size compiles (about a minute on this 2-core CPU).
     """
 
     def __init__(self, model: torch.nn.Module, device: str = 'auto', precision: str = 'fp32',
                  input_size: Sequence[int] | None = None, channels_last: bool | None = None,
-                 cuda_graphs: bool = True, fold_bn: bool = True):
+                 cuda_graphs: bool = True, fold_bn: bool = True,
+                 compile: bool = False):  # noqa: A002 - the word users know from torch.compile
         self.device = resolve_device(device)
         if precision not in PRECISIONS:
             raise ValueError(f'precision must be one of {sorted(PRECISIONS)}, got {precision!r}')
@@ -154,28 +166,34 @@ class FastDepthEstimator:
         self.model = (fold_batch_norm(model) if fold_bn else model).to(self.device).eval()
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        if compile and not cuda and not cpp_compiler():
+            raise ValueError('compile on the CPU needs a C++ compiler (g++ or clang++ on PATH, '
+                             'or CXX set); install one or run without compile')
+        if compile:
+            self.model.body = torch.compile(self.model.body, dynamic=False,
+                                            options={'freezing': True})
+        self.compiled = bool(compile)
         if cuda:
             torch.backends.cudnn.benchmark = True
         self.use_graphs = cuda and cuda_graphs
         self._graphs: dict[tuple, _CudaGraph | None] = {}
         self._host_buffers: dict[tuple, torch.Tensor] = {}
 
-    def _network_maps(self, x: torch.Tensor) -> Maps:
-        """Depth and confidence (or None) at the network resolution, float32."""
+    def _network_maps(self, x: torch.Tensor, confidence: bool) -> Maps:
+        """Depth and confidence (None unless asked and available) at network resolution."""
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         # cache_enabled=False: required inside CUDA graph capture, harmless elsewhere.
         with torch.autocast(self.device.type, dtype=self.autocast_dtype,
                             enabled=self.autocast_dtype is not None, cache_enabled=False):
-            out = self.model(x)
-        confidence = out['confidence'].float() if self.has_confidence else None
-        return out['depth'].float(), confidence
+            depth, confidence = self.model.predict_maps(x, confidence)
+        return depth.float(), None if confidence is None else confidence.float()
 
-    def _pipeline(self, *inputs: torch.Tensor) -> list[Maps]:
+    def _pipeline(self, confidence: bool, *inputs: torch.Tensor) -> list[Maps]:
         """Device uint8 1×H×W×3 images and B focal factors → per-image depth, confidence."""
         images, scales = inputs[:-1], inputs[-1]
         batch = torch.cat([normalize_resize(image, self.input_size) for image in images])
-        depth, confidence = self._network_maps(batch)
+        depth, confidence = self._network_maps(batch, confidence)
         results = []
         for i, image in enumerate(images):
             size = tuple(image.shape[1:3])
@@ -203,20 +221,21 @@ class FastDepthEstimator:
             uploaded.append(host.to(self.device, non_blocking=True))
         return uploaded
 
-    def _infer(self, inputs: list[torch.Tensor]) -> list[Maps]:
+    def _infer(self, inputs: list[torch.Tensor], confidence: bool) -> list[Maps]:
         """Run the pipeline, through the CUDA graph of these image sizes when enabled."""
+        pipeline = functools.partial(self._pipeline, confidence)
         if not self.use_graphs:
-            return self._pipeline(*inputs)
-        key = tuple(tuple(t.shape) for t in inputs)
+            return pipeline(*inputs)
+        key = (confidence, *(tuple(t.shape) for t in inputs))
         if key not in self._graphs:
             try:
-                self._graphs[key] = _CudaGraph(self._pipeline, [t.clone() for t in inputs])
+                self._graphs[key] = _CudaGraph(pipeline, [t.clone() for t in inputs])
             except RuntimeError as error:
                 warnings.warn(f'CUDA graph capture failed for input shapes {key}, running '
                               f'eagerly: {error}', RuntimeWarning, stacklevel=3)
                 self._graphs[key] = None
         graph = self._graphs[key]
-        return self._pipeline(*inputs) if graph is None else graph(*inputs)
+        return pipeline(*inputs) if graph is None else graph(*inputs)
 
     def _download(self, key: tuple, tensor: torch.Tensor) -> np.ndarray:
         """Start copying a device tensor to a host buffer; valid after the stream syncs."""
@@ -227,7 +246,8 @@ class FastDepthEstimator:
         return host.numpy()
 
     def _run(self, images: Sequence[np.ndarray], fxs: Sequence[float | None],
-             points_args: tuple | None = None) -> tuple[list[Prediction], np.ndarray | None]:
+             confidence: bool = True, points_args: tuple | None = None
+             ) -> tuple[list[Prediction], np.ndarray | None]:
         """Predictions for images (one network batch); points of image 0 when asked."""
         check_images(images)
         if len(fxs) != len(images):
@@ -236,7 +256,7 @@ class FastDepthEstimator:
                    for image, fx in zip(images, fxs, strict=True)]
         with torch.inference_mode():
             scales = torch.tensor(factors, dtype=torch.float32).to(self.device)
-            maps = self._infer([*self._upload(images), scales])
+            maps = self._infer([*self._upload(images), scales], bool(confidence))
             points = None
             if points_args is not None:
                 intrinsics, stride, depth_range = points_args
@@ -255,20 +275,27 @@ class FastDepthEstimator:
                        for depth, conf in host]
         return predictions, None if points is None else points.copy()
 
-    def predict(self, image_rgb: np.ndarray, fx: float | None = None) -> Prediction:
-        """Depth (metres) and confidence at the image's resolution for one RGB image."""
-        return self._run([image_rgb], [fx])[0][0]
+    def predict(self, image_rgb: np.ndarray, fx: float | None = None,
+                confidence: bool = True) -> Prediction:
+        """Depth (metres) and confidence at the image's resolution for one RGB image.
+
+        confidence=False skips the bin head (its full-resolution softmax): confidence is None
+        and depth is unchanged.
+        """
+        return self._run([image_rgb], [fx], confidence)[0][0]
 
     def predict_batch(self, images: Sequence[np.ndarray],
-                      fxs: Sequence[float | None] | None = None) -> list[Prediction]:
+                      fxs: Sequence[float | None] | None = None,
+                      confidence: bool = True) -> list[Prediction]:
         """Predict several images (any sizes, e.g. several cameras) in one network batch."""
         if not images:
             return []
-        return self._run(list(images), [None] * len(images) if fxs is None else list(fxs))[0]
+        fxs = [None] * len(images) if fxs is None else list(fxs)
+        return self._run(list(images), fxs, confidence)[0]
 
     def predict_points(self, image_rgb: np.ndarray, fx: float, fy: float, cx: float, cy: float,
-                       stride: int = 1, depth_range: tuple[float, float] | None = None
-                       ) -> tuple[Prediction, np.ndarray]:
+                       stride: int = 1, depth_range: tuple[float, float] | None = None,
+                       confidence: bool = True) -> tuple[Prediction, np.ndarray]:
         """Prediction and its organised cloud (ceil(H/s)×ceil(W/s)×3, NaN where invalid).
 
         Back-projected on the model's device with the calibrated intrinsics at the image
@@ -276,6 +303,6 @@ class FastDepthEstimator:
         the prediction with NaN outside depth_range (inclusive; None keeps every depth).
         """
         _check_intrinsics(fx, fy, cx, cy)
-        predictions, points = self._run([image_rgb], [fx], ((fx, fy, cx, cy), stride,
-                                                           depth_range))
+        predictions, points = self._run([image_rgb], [fx], confidence,
+                                        ((fx, fy, cx, cy), stride, depth_range))
         return predictions[0], points

@@ -90,12 +90,16 @@ class DepthEstimator:
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
 
-    def predict(self, image_rgb: np.ndarray, fx: float | None = None) -> Prediction:
-        """Depth (metres) and confidence at the image's resolution for one RGB image."""
-        return self.predict_batch([image_rgb], [fx])[0]
+    def predict(self, image_rgb: np.ndarray, fx: float | None = None,
+                confidence: bool = True) -> Prediction:
+        """Depth (metres) and confidence at the image's resolution for one RGB image.
 
-    def predict_batch(self, images: list[np.ndarray],
-                      fxs: list[float | None] | None = None) -> list[Prediction]:
+        confidence=False returns confidence None (the reference still runs the whole model).
+        """
+        return self.predict_batch([image_rgb], [fx], confidence)[0]
+
+    def predict_batch(self, images: list[np.ndarray], fxs: list[float | None] | None = None,
+                      confidence: bool = True) -> list[Prediction]:
         """Predict several images (any sizes, e.g. several cameras) in one forward pass."""
         if not images:
             return []
@@ -107,7 +111,16 @@ class DepthEstimator:
         scales = [focal_scale(fx, image.shape[1], self.input_size[1], self.canonical_focal)
                   for image, fx in zip(images, fxs, strict=True)]
         outputs = self.forward(self.preprocess(images))
+        if not confidence:
+            outputs.pop('confidence', None)
         return self.postprocess(outputs, [image.shape[:2] for image in images], scales)
+
+    def predict_points(self, image_rgb: np.ndarray, fx: float, fy: float, cx: float, cy: float,
+                       stride: int = 1, depth_range: tuple[float, float] | None = None,
+                       confidence: bool = True) -> tuple[Prediction, np.ndarray]:
+        """Prediction and its organised cloud (see prediction_points), on the CPU."""
+        prediction = self.predict(image_rgb, fx, confidence)
+        return prediction, prediction_points(prediction, (fx, fy, cx, cy), stride, depth_range)
 
     def preprocess(self, images: list[np.ndarray]) -> torch.Tensor:
         """Resize each image to input_size and normalise: B×3×h×w float32 on the device."""
@@ -152,22 +165,40 @@ class DepthEstimator:
         return value[0, 0].float()
 
 
+def prediction_points(prediction: Prediction, intrinsics: tuple[float, float, float, float],
+                      stride: int = 1,
+                      depth_range: tuple[float, float] | None = None) -> np.ndarray:
+    """geometry.backproject of the depth with NaN outside depth_range (inclusive; None: all)."""
+    from mono_depth_ros.geometry import backproject
+
+    depth = prediction.depth
+    if depth_range is not None:
+        with np.errstate(invalid='ignore'):
+            inside = (depth >= depth_range[0]) & (depth <= depth_range[1])
+        depth = np.where(inside, depth, np.float32(np.nan)).astype(np.float32)
+    return backproject(depth, *intrinsics, stride=stride)
+
+
 BACKENDS = ('torch', 'fast', 'onnx')
 
 
 def create_estimator(source, backend: str = 'torch', device: str | torch.device = 'auto',
-                     precision: str = 'fp32', input_size: tuple[int, int] | None = None):
+                     precision: str = 'fp32', input_size: tuple[int, int] | None = None,
+                     compile: bool = False):  # noqa: A002 - torch.compile's word
     """An estimator with DepthEstimator's interface for a backend (see README, Speed).
 
     'torch': this reference DepthEstimator; 'fast': fast_inference.FastDepthEstimator (GPU
-    preprocessing, CUDA graphs, folded BatchNorm; source is a model as here); 'onnx':
-    export.OnnxDepthEstimator on an exported file (source is its .onnx path; fp32 only).
+    preprocessing, CUDA graphs, folded BatchNorm; source is a model as here; compile=True
+    adds torch.compile); 'onnx': export.OnnxDepthEstimator on an exported file (source is its
+    .onnx path; fp32 only).
     """
+    if compile and backend != 'fast':
+        raise ValueError(f'compile applies to the fast backend only, not {backend!r}')
     if backend == 'torch':
         return DepthEstimator(source, device, precision, input_size)
     if backend == 'fast':
         from mono_depth_ros.fast_inference import FastDepthEstimator
-        return FastDepthEstimator(source, str(device), precision, input_size)
+        return FastDepthEstimator(source, str(device), precision, input_size, compile=compile)
     if backend == 'onnx':
         from mono_depth_ros.export import OnnxDepthEstimator
         if precision != 'fp32':

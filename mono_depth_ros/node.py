@@ -26,7 +26,7 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from mono_depth_ros.depth_outputs import compute_outputs, OutputSettings
+from mono_depth_ros.depth_outputs import estimate_outputs, OutputSettings
 from mono_depth_ros.node_logic import (
     ErrorThrottle,
     fallback_intrinsics,
@@ -56,6 +56,7 @@ from mono_depth_ros.ros.depth_messages import (
     output_messages,
     OUTPUT_TYPES,
     TOPIC_COLORIZED,
+    TOPIC_CONFIDENCE,
     TOPIC_DIAGNOSTICS,
     TOPIC_POINTS,
 )
@@ -264,11 +265,10 @@ class MonoDepthNode(Node):
         size = rgb.shape[:2]
         intrinsics = camera_info_intrinsics(info, size) if info is not None \
             else fallback_intrinsics(size)
-        prediction = self.estimator.predict(rgb, fx=intrinsics[0])
         settings = replace(self.settings, colorized=TOPIC_COLORIZED in wanted,
                            points=TOPIC_POINTS in wanted)
-        outputs = compute_outputs(prediction.depth, prediction.confidence, rgb, intrinsics,
-                                  settings)
+        outputs = estimate_outputs(self.estimator, rgb, intrinsics, settings,
+                                   confidence=TOPIC_CONFIDENCE in wanted)
         depth_info = depth_camera_info(info, intrinsics, size, msg.header)
         for topic, message in output_messages(outputs, msg.header, depth_info).items():
             if topic in wanted:

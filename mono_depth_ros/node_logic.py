@@ -196,4 +196,5 @@ def load_estimator(params: dict[str, Any]) -> tuple[Any, str]:
         model = build_model(load_model_config(params['model_config']), load_pretrained=False)
         model.eval()
         name = f'{model.config.get("name", "model")} (RANDOM WEIGHTS)'
-    return create_estimator(model, params['backend'], **options), name
+    return create_estimator(model, params['backend'], compile=params['compile'],
+                            **options), name

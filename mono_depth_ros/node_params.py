@@ -51,6 +51,9 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec('backend', str, 'Inference backend: torch (reference), fast (folded BatchNorm; '
               'GPU preprocessing and CUDA graphs on CUDA) or onnx (ONNX Runtime on an exported '
               'model given as checkpoint).', choices=('torch', 'fast', 'onnx'), read_only=True),
+    ParamSpec('compile', bool, 'With backend fast: torch.compile the network (inductor, '
+              'static shapes; needs a C++ compiler on the CPU). The first frame waits for the '
+              'compilation (about a minute on a small CPU).', read_only=True),
     ParamSpec('allow_random_weights', bool, 'Build model_config with random weights instead of '
               'loading a checkpoint (for trying the node only: the depth is meaningless).',
               read_only=True),
@@ -185,6 +188,9 @@ def check_model_source(values: dict[str, Any]) -> None:
     if values['backend'] != 'onnx' and str(path).endswith('.onnx'):
         raise ParamError(f'checkpoint {path!r} is an ONNX model: set the parameter backend to '
                          'onnx')
+    if values.get('compile') and values['backend'] != 'fast':
+        raise ParamError(f'compile applies to backend fast only (backend is '
+                         f'{values["backend"]!r}): set backend to fast or compile to false')
     if not path and not values['allow_random_weights']:
         raise ParamError('no model: set the parameter checkpoint to a .pt file written by '
                          'mono-depth-train (or allow_random_weights:=true to try the node with '

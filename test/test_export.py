@@ -92,6 +92,16 @@ def test_points_from_onnx_estimator(dynamic_onnx, images):
     assert points.shape == (24, 80, 3)
     np.testing.assert_array_equal(
         points, backproject(prediction.depth, 300.0, 310.0, 150.5, 50.0, stride=4))
+    low, high = np.quantile(prediction.depth, [0.3, 0.7])  # range mask, no confidence
+    lean, masked = onnx.predict_points(images[1], 300.0, 310.0, 150.5, 50.0, stride=4,
+                                       depth_range=(low, high), confidence=False)
+    assert lean.confidence is None and prediction.confidence is not None
+    np.testing.assert_array_equal(lean.depth, prediction.depth)
+    inside = (prediction.depth >= low) & (prediction.depth <= high)
+    want = backproject(np.where(inside, prediction.depth, np.nan), 300.0, 310.0, 150.5, 50.0,
+                       stride=4)
+    np.testing.assert_array_equal(masked, want)
+    assert 0.2 < np.isnan(masked[..., 2]).mean() < 0.8
 
 
 def test_cli_exports_a_checkpoint_fixed_size(tmp_path, images, capsys):

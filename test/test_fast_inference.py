@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from mono_depth_ros.fast_inference import backproject_torch, FastDepthEstimator
+from mono_depth_ros.fast_inference import backproject_torch, cpp_compiler, FastDepthEstimator
 from mono_depth_ros.geometry import backproject
 from mono_depth_ros.inference import DepthEstimator
 from mono_depth_ros.networks import build_model, load_model_config
@@ -138,6 +138,31 @@ def test_predict_points_is_backproject_of_masked_depth(msfusion, fast, images):
     want = backproject(masked, *intrinsics, stride=3)
     np.testing.assert_array_equal(points, want)
     assert 0.2 < np.isnan(points[..., 2]).mean() < 0.8  # the range really removed points
+
+
+def test_confidence_off_skips_it_and_keeps_depth(msfusion, fast, images):
+    full = fast.predict_batch(images, [500.0, None])
+    lean = fast.predict_batch(images, [500.0, None], confidence=False)
+    for want, have in zip(full, lean, strict=True):
+        assert want.confidence is not None and have.confidence is None
+        np.testing.assert_array_equal(have.depth, want.depth)
+    intrinsics = (400.0, 380.0, 130.5, 30.25)
+    prediction, points = fast.predict_points(images[0], *intrinsics, confidence=False)
+    assert prediction.confidence is None
+    np.testing.assert_array_equal(prediction.depth, fast.predict(images[0], fx=400.0).depth)
+    np.testing.assert_array_equal(points, backproject(prediction.depth, *intrinsics))
+
+
+@pytest.mark.skipif(cpp_compiler() is None, reason='torch.compile on the CPU needs a C++ '
+                    'compiler and there is none here')
+def test_compiled_body_matches_reference(msfusion, images):
+    compiled = FastDepthEstimator(copy.deepcopy(msfusion), device='cpu', compile=True)
+    assert compiled.compiled
+    want = DepthEstimator(copy.deepcopy(msfusion), device='cpu').predict(images[1], fx=500.0)
+    for _ in range(2):  # the first call compiles, the second runs the compiled code
+        have = compiled.predict(images[1], fx=500.0)
+        assert rel_diff(want.depth, have.depth) < CPU_FP32_TOLERANCE
+        assert np.max(np.abs(want.confidence - have.confidence)) < CPU_FP32_TOLERANCE
 
 
 @needs_cuda

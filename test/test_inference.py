@@ -96,6 +96,25 @@ def test_confidence_in_unit_range_at_image_resolution(msfusion):
     assert 0.5 * scale <= result.depth.min() and result.depth.max() <= 80.0 * scale
 
 
+def test_confidence_off_and_points_of_the_reference(msfusion):
+    from mono_depth_ros.geometry import backproject
+
+    estimator = DepthEstimator(msfusion, device='cpu', input_size=(64, 96))
+    image = random_image(50, 90, 4)
+    full = estimator.predict(image, fx=300.0)
+    lean = estimator.predict(image, fx=300.0, confidence=False)
+    assert full.confidence is not None and lean.confidence is None
+    np.testing.assert_array_equal(lean.depth, full.depth)
+    intrinsics = (300.0, 290.0, 40.5, 20.0)
+    low = float(np.median(full.depth))
+    prediction, points = estimator.predict_points(image, *intrinsics, stride=3,
+                                                  depth_range=(low, 80.0))
+    np.testing.assert_array_equal(prediction.confidence, full.confidence)
+    masked = np.where(full.depth >= low, full.depth, np.nan)
+    np.testing.assert_array_equal(points, backproject(masked, *intrinsics, stride=3))
+    assert points.shape == (17, 30, 3) and 0.3 < np.isnan(points[..., 2]).mean() < 0.7
+
+
 def test_default_input_size_and_auto_device(constant_model):
     estimator = DepthEstimator(constant_model)
     assert estimator.input_size == (352, 1216)

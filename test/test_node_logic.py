@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from mono_depth_ros.constants import KITTI_INTRINSICS
-from mono_depth_ros.depth_outputs import compute_outputs, mask_depth, OutputSettings
+from mono_depth_ros.depth_outputs import (
+    compute_outputs,
+    estimate_outputs,
+    mask_depth,
+    OutputSettings,
+)
+from mono_depth_ros.geometry import backproject
+from mono_depth_ros.inference import Prediction
 from mono_depth_ros.node_logic import (
     ErrorThrottle,
     fallback_intrinsics,
@@ -143,3 +150,60 @@ def test_outputs_filter_by_range_and_confidence_unorganised():
     organised = compute_outputs(depth, confidence, rgb, (10.0, 10.0, 0.0, 0.0),
                                 OutputSettings(max_range=20.0, min_confidence=0.5))
     assert np.isfinite(organised.points[..., 2]).tolist() == [[True, False], [False, False]]
+
+
+def test_outputs_from_a_precomputed_grid_equal_the_numpy_cloud():
+    rng = np.random.default_rng(3)
+    depth = rng.uniform(0.05, 100.0, (7, 9)).astype(np.float32)
+    confidence = rng.uniform(0, 1, (7, 9)).astype(np.float32)
+    rgb = rng.integers(0, 256, (7, 9, 3), dtype=np.uint8)
+    intrinsics = (50.0, 40.0, 3.5, 2.0)
+    for settings in (OutputSettings(cloud_stride=2, max_range=40.0, min_confidence=0.3),
+                     OutputSettings(cloud_stride=1, cloud_organized=False)):
+        grid = backproject(mask_depth(depth, settings.min_depth, settings.max_depth),
+                           *intrinsics, stride=settings.cloud_stride)
+        want = compute_outputs(depth, confidence, rgb, intrinsics, settings)
+        have = compute_outputs(depth, confidence, rgb, intrinsics, settings, grid=grid)
+        np.testing.assert_array_equal(have.points, want.points)
+        np.testing.assert_array_equal(have.colors, want.colors)
+    with pytest.raises(ValueError, match=r'grid has shape \(7, 9, 3\), expected \(4, 5, 3\)'):
+        compute_outputs(depth, None, rgb, intrinsics, OutputSettings(cloud_stride=2),
+                        grid=np.zeros((7, 9, 3), np.float32))
+
+
+class RecordingEstimator:
+    """Constant depth 10 m; records which method was called and whether confidence was asked."""
+
+    def __init__(self):
+        self.calls = []
+
+    def predict(self, image, fx=None, confidence=True):
+        self.calls.append(('predict', confidence))
+        depth = np.full(image.shape[:2], 10.0, np.float32)
+        return Prediction(depth, np.full_like(depth, 0.5) if confidence else None)
+
+    def predict_points(self, image, fx, fy, cx, cy, stride=1, depth_range=None,
+                       confidence=True):
+        self.calls.append(('predict_points', confidence, stride, depth_range))
+        prediction = Prediction(np.full(image.shape[:2], 10.0, np.float32),
+                                np.full(image.shape[:2], 0.5, np.float32) if confidence
+                                else None)
+        return prediction, backproject(prediction.depth, fx, fy, cx, cy, stride=stride)
+
+
+def test_estimate_outputs_asks_only_for_what_is_published():
+    rgb = np.zeros((6, 8, 3), np.uint8)
+    intrinsics = (100.0, 100.0, 4.0, 3.0)
+    estimator = RecordingEstimator()
+    out = estimate_outputs(estimator, rgb, intrinsics, OutputSettings(cloud_stride=2),
+                           confidence=False)
+    assert estimator.calls == [('predict_points', False, 2, (0.1, 80.0))]
+    assert out.confidence is None and out.points.shape == (3, 4, 3)
+    np.testing.assert_allclose(out.points[1, 1], [-0.2, -0.1, 10.0], rtol=1e-6)
+    estimate_outputs(estimator, rgb, intrinsics, OutputSettings(min_confidence=0.6),
+                     confidence=False)  # the cloud filter needs confidence
+    assert estimator.calls[-1][:2] == ('predict_points', True)
+    out = estimate_outputs(estimator, rgb, intrinsics, OutputSettings(points=False),
+                           confidence=True)
+    assert estimator.calls[-1] == ('predict', True) and out.points is None
+    assert out.confidence is not None

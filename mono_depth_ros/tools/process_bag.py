@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from mono_depth_ros.checkpoint import CheckpointError
 from mono_depth_ros.config import ConfigError
-from mono_depth_ros.depth_outputs import compute_outputs, OutputSettings
+from mono_depth_ros.depth_outputs import estimate_outputs, OutputSettings
 from mono_depth_ros.node_logic import fallback_intrinsics, load_estimator, StampMatcher
 from mono_depth_ros.node_params import (
     check_model_source,
@@ -138,9 +138,8 @@ def process_bag(input_bag: str | Path, output_bag: str | Path, params: dict,
                 summary.invalid += 1
                 tqdm.write(f'skipped frame at {receive_ns} ns: {error}', file=sys.stderr)
                 return
-            prediction = estimator.predict(rgb, fx=intrinsics[0])
-            outputs = compute_outputs(prediction.depth, prediction.confidence, rgb, intrinsics,
-                                      settings)
+            outputs = estimate_outputs(estimator, rgb, intrinsics, settings,
+                                       confidence='depth/confidence' in wanted)
             camera_info = depth_camera_info(info, intrinsics, size, msg.header)
             for topic, out in output_messages(outputs, msg.header, camera_info).items():
                 if topic in wanted:
