@@ -81,6 +81,10 @@ def test_model_source_must_be_a_file_or_explicit_random_weights(tmp_path):
     check_model_source({**values, 'allow_random_weights': True})
     (tmp_path / 'model.pt').write_bytes(b'x')
     check_model_source({**values, 'checkpoint': str(tmp_path / 'model.pt')})
+    with pytest.raises(ParamError, match='compile applies to backend fast only'):
+        check_model_source({**values, 'allow_random_weights': True, 'compile': True})
+    check_model_source({**values, 'allow_random_weights': True, 'compile': True,
+                        'backend': 'fast'})
 
 
 def test_readme_parameter_table_is_generated_from_the_specs(repo_root):
