@@ -71,7 +71,7 @@ def test_peak_rss_window_sees_an_allocation():
 
 def test_ratios_and_markdown():
     row = {'input_size': [352, 1216], 'params_m': 1.0, 'gflops': 2.0, 'p50_ms': 1.0,
-           'p99_ms': 2.0, 'peak_memory_mib': 3.0, 'peak_fraction': 0.5,
+           'p99_ms': 2.0, 'peak_memory_mib': 3.0, 'peak_fraction': 0.5, 'first_call_ms': 2500.0,
            'max_rel_diff_vs_reference': None}
     rows = [{**row, 'model': 'msfusion_r18', 'backend': 'reference', 'fps': 30.0},
             {**row, 'model': 'msfusion_r18', 'backend': 'fast', 'fps': 45.0},
@@ -86,6 +86,7 @@ def test_ratios_and_markdown():
                'model': rows, 'node': [], 'ratios': list(ratios.values()), 'soak': None}
     text = markdown(results)
     assert '| msfusion_r18 | 352×1216 | fast |' in text and '50.0 |' in text
+    assert '| 45.00 | 2.50 | 3 |' in text  # frames/s, first call in s, peak memory
     assert '1.25× (target ≥ 1.5×: NOT met)' in text
 
 
@@ -115,14 +116,19 @@ def test_quick_run_writes_json_and_table(tmp_path, capsys):
         assert 0 < row['peak_fraction'] < 1
     assert rows['fast']['max_rel_diff_vs_reference'] < 1e-4
     assert [r['what'] for r in results['ratios']] == ['msfusion_r18 fast / reference throughput']
-    (node,) = results['node']
-    assert node['count'] + node['lost'] == 2 and node['count'] >= 1 and node['p50_ms'] > 0
+    nodes = {r['backend']: r for r in results['node']}
+    assert set(nodes) == {'node (torch)', 'node (fast)'}
+    for node in nodes.values():
+        assert node['count'] + node['lost'] == 2 and node['count'] >= 1 and node['p50_ms'] > 0
+    assert rows['fast']['first_call_ms'] > 0
     soak = results['soak']
     assert soak['sent'] >= 60 and soak['completed'] >= 1  # 30 Hz for 3 s
+    assert soak['backend'] == 'fast'  # the last of --node-backends
     assert soak['dropped'] == soak['sent'] - soak['completed']
     assert soak['rss']['first_mib'] > 100 and soak['rss']['growth_mib'] is not None
     assert soak['gpu_memory']['growth_mib'] is None  # no GPU here
     assert {'first_p50_ms', 'last_p50_ms', 'ratio'} <= set(soak['latency_drift'])
     table = (out / 'bench.md').read_text()
     assert '| msfusion_r18 | 32×96 | reference |' in table and 'Soak: msfusion_r18' in table
+    assert '| msfusion_r18 | 32×96 | node (fast) |' in table
     assert table in capsys.readouterr().out

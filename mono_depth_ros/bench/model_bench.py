@@ -1,9 +1,11 @@
 """Model-only benchmark: latency, throughput, parameters, GFLOPs, peak memory, peak fraction.
 
 Every backend runs the same model weights on the same image (already at the network input size,
-so no resize): 'reference' is inference.DepthEstimator, 'fast' is FastDepthEstimator, 'onnx' is
-ONNX Runtime on an export of the model. Calls of the backends are interleaved, so a busy
-machine slows them alike and their ratio stays fair.
+so no resize): 'reference' is inference.DepthEstimator, 'fast' is FastDepthEstimator, 'compiled'
+is FastDepthEstimator with torch.compile, 'onnx' is ONNX Runtime on an export of the model.
+Calls of the backends are interleaved, so a busy machine slows them alike and their ratio stays
+fair. The first call of each backend (allocation, CUDA graph capture, compilation) is timed
+apart.
 """
 
 from collections.abc import Sequence
@@ -19,7 +21,7 @@ from mono_depth_ros.bench.device import peak_memory_mib, reset_peak_memory
 from mono_depth_ros.bench.node_bench import bench_image
 from mono_depth_ros.bench.stats import summarize_latency
 
-BACKENDS = ('reference', 'fast', 'onnx')
+BACKENDS = ('reference', 'fast', 'compiled', 'onnx')
 
 
 def build_bench_model(name: str) -> torch.nn.Module:
@@ -36,9 +38,10 @@ def make_estimator(backend: str, model: torch.nn.Module, device: str, precision:
     if backend == 'reference':
         from mono_depth_ros.inference import DepthEstimator
         return DepthEstimator(copy.deepcopy(model), device, precision, input_size)
-    if backend == 'fast':
+    if backend in ('fast', 'compiled'):
         from mono_depth_ros.fast_inference import FastDepthEstimator
-        return FastDepthEstimator(copy.deepcopy(model), device, precision, input_size)
+        return FastDepthEstimator(copy.deepcopy(model), device, precision, input_size,
+                                  compile=backend == 'compiled')
     if backend == 'onnx':
         from mono_depth_ros.export import export_onnx, OnnxDepthEstimator
         path = workdir / f'{model.config["name"]}_{input_size[0]}x{input_size[1]}.onnx'
@@ -84,12 +87,14 @@ def bench_model(name: str, input_size: tuple[int, int], backends: Sequence[str],
         estimators = {b: make_estimator(b, model, device, precision, input_size,
                                         Path(workdir or tmp)) for b in backends}
         calls = {b: (lambda e=e: e.predict_batch(images)) for b, e in estimators.items()}
-        memory, depth = {}, {}
+        memory, depth, first_ms = {}, {}, {}
         for backend, call in calls.items():
             dev = getattr(estimators[backend], 'device', 'cpu')
             dev = torch.device(dev if dev != 'tensorrt' else 'cuda')
             baseline = reset_peak_memory(dev)
-            depth[backend] = call()[0].depth  # first call: allocations, graph capture, autotune
+            start = time.perf_counter()
+            depth[backend] = call()[0].depth  # first call: allocations, graph capture, compile
+            first_ms[backend] = (time.perf_counter() - start) * 1000.0
             peak, kind = peak_memory_mib(dev)
             memory[backend] = (peak, kind, None if peak is None else peak - baseline)
         times = time_interleaved(calls, iters, warmup)
@@ -102,6 +107,7 @@ def bench_model(name: str, input_size: tuple[int, int], backends: Sequence[str],
             'device': str(getattr(estimators[backend], 'device', device)),
             'precision': precision if backend != 'onnx' else 'fp32', 'batch': batch,
             'params_m': params_m, 'gflops': gflops, **summary,
+            'first_call_ms': first_ms[backend],
             'peak_memory_mib': memory[backend][0], 'memory_kind': memory[backend][1],
             'peak_above_start_mib': memory[backend][2],
             'max_rel_diff_vs_reference': relative_difference(depth.get('reference'),

@@ -55,14 +55,17 @@ def markdown(results: dict) -> str:
              f'{results["settings"]["batch"]}.', '']
     if results['model']:
         lines += ['| model | input | backend | params (M) | GFLOPs | p50 (ms) | p99 (ms) | '
-                  'frames/s | peak mem (MiB) | % of peak FLOP/s | max rel. diff vs ref |',
-                  '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|']
+                  'frames/s | first call (s) | peak mem (MiB) | % of peak FLOP/s | '
+                  'max rel. diff vs ref |',
+                  '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
         for r in results['model']:
             fraction = None if r['peak_fraction'] is None else 100 * r['peak_fraction']
             lines.append(
                 f'| {r["model"]} | {size_text(r["input_size"])} | {r["backend"]} | '
                 f'{_num(r["params_m"])} | {_num(r["gflops"])} | {_num(r["p50_ms"])} | '
-                f'{_num(r["p99_ms"])} | {_num(r["fps"], 2)} | {_num(r["peak_memory_mib"], 0)} | '
+                f'{_num(r["p99_ms"])} | {_num(r["fps"], 2)} | '
+                f'{_num(r.get("first_call_ms", math.nan) / 1000.0, 2)} | '
+                f'{_num(r["peak_memory_mib"], 0)} | '
                 f'{_num(fraction)} | {_sci(r["max_rel_diff_vs_reference"])} |')
         lines.append('')
     if results['node']:
@@ -90,7 +93,8 @@ def soak_lines(soak: dict) -> list[str]:
     lat, drift, rss, gpu = soak['latency'] or {}, soak['latency_drift'], soak['rss'], \
         soak['gpu_memory']
     return [
-        f'Soak: {soak["model"]} at {size_text(soak["input_size"])}, {soak["rate_hz"]:g} Hz for '
+        f'Soak: {soak["model"]} at {size_text(soak["input_size"])} (backend '
+        f'{soak.get("backend", "torch")}), {soak["rate_hz"]:g} Hz for '
         f'{soak["duration_s"]:g} s: {soak["sent"]} sent, {soak["completed"]} completed, '
         f'{soak["dropped"]} dropped ({100 * soak["drop_fraction"]:.0f} %), '
         f'{soak["output_fps"]:.2f} outputs/s.',

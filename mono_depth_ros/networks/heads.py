@@ -117,14 +117,23 @@ class DepthModel(nn.Module):
                 outputs['logits'])
         return outputs
 
-    def predict_maps(self, x: torch.Tensor,
-                     confidence: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Only forward's depth and (if asked and there is a bin head) confidence: inference."""
+    def predict_maps(self, x: torch.Tensor, confidence: bool = True,
+                     strip_rows: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Only forward's depth and (if asked and there is a bin head) confidence: inference.
+
+        strip_rows > 0 runs the bin head and confidence on strips of that many rows: the same
+        numbers, with the K logits of a strip staying in the CPU's cache.
+        """
         features, size = self.features(x)
         depth = self.to_input(self.depth_head(features), size)
         if not confidence or self.bin_head is None:
             return depth, None
-        return depth, self.bin_head.confidence(self.to_input(self.bin_head(features), size))
+        if strip_rows <= 0 or self.out_stride != 1:
+            return depth, self.bin_head.confidence(self.to_input(self.bin_head(features), size))
+        features = features[..., :size[0], :size[1]]  # the 1×1 bin head works per pixel
+        return depth, torch.cat([self.bin_head.confidence(self.bin_head(
+            features[..., row:row + strip_rows, :])) for row in range(0, size[0], strip_rows)],
+            dim=-2)
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
         """Body features of x padded to PAD_STRIDE, and (h, w, padded h, padded w)."""

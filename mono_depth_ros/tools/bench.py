@@ -21,6 +21,7 @@ from mono_depth_ros.constants import KITTI_IMAGE_SIZE
 
 DEFAULT_MODELS = ['msfusion_r18', 'msfusion_r50', 'fcrn_r50', 'unet_r18']
 DEFAULT_SIZES = ['352x1216', '192x640']
+NODE_BACKENDS = ('torch', 'fast')
 QUICK = {'sizes': ['32x96'], 'models': ['msfusion_r18'], 'iters': 2, 'warmup': 1,
          'node_frames': 2, 'camera_size': '48x160', 'soak_drain_s': 1.0}
 
@@ -53,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--node-sizes', nargs='*', type=parse_size,
                    help='network input sizes for the node end-to-end runs (default: --sizes)')
     p.add_argument('--node-frames', type=int, default=10, help='frames per node run')
+    p.add_argument('--node-backends', nargs='+', choices=NODE_BACKENDS,
+                   default=list(NODE_BACKENDS),
+                   help='node backend parameter of the end-to-end runs (default: torch fast; '
+                        'the soak uses the last)')
     p.add_argument('--no-node', action='store_true', help='skip the node end-to-end runs')
     p.add_argument('--camera-size', type=parse_size,
                    default=f'{KITTI_IMAGE_SIZE[0]}x{KITTI_IMAGE_SIZE[1]}',
@@ -93,22 +98,26 @@ def run_node(args: argparse.Namespace, device: str, out_dir: str) -> tuple[list,
     from mono_depth_ros.bench.node_bench import bench_image, node_command, NodeUnderTest
 
     image = bench_image(args.camera_size)
-    runs = [] if args.no_node else [(m, s) for m in args.models for s in args.node_sizes]
-    soak_run = (args.soak_model, tuple(args.soak_size)) if args.soak_minutes > 0 else None
+    runs = [] if args.no_node else [(m, s, b) for m in args.models for s in args.node_sizes
+                                     for b in args.node_backends]
+    soak_run = (args.soak_model, tuple(args.soak_size), args.node_backends[-1]) \
+        if args.soak_minutes > 0 else None
     if soak_run and soak_run not in runs:
         runs.append(soak_run)
     rows, soak = [], None
-    for model, size in tqdm(runs, desc='node end-to-end', unit='run'):
-        namespace = f'/mono_depth_bench_{os.getpid()}_{len(rows)}'
-        log = os.path.join(out_dir, f'node_{model}_{size[0]}x{size[1]}.log')
-        command = node_command(model, size, namespace, device, args.precision)
+    for index, (model, size, backend) in enumerate(tqdm(runs, desc='node end-to-end',
+                                                        unit='run')):
+        namespace = f'/mono_depth_bench_{os.getpid()}_{index}'
+        log = os.path.join(out_dir, f'node_{model}_{size[0]}x{size[1]}_{backend}.log')
+        command = node_command(model, size, namespace, device, args.precision,
+                               extra=[f'backend:={backend}'])
         with NodeUnderTest(command, namespace, image, log_path=log) as node:
             if not args.no_node:
                 summary = node.closed_loop(args.node_frames, warmup=1)
-                rows.append({'model': model, 'input_size': list(size), 'backend': 'node',
-                             **summary})
-            if soak_run == (model, size):
-                soak = {'model': model, 'input_size': list(size),
+                rows.append({'model': model, 'input_size': list(size),
+                             'backend': f'node ({backend})', **summary})
+            if soak_run == (model, size, backend):
+                soak = {'model': model, 'input_size': list(size), 'backend': backend,
                         **node.soak(args.soak_minutes * 60.0, rate_hz=args.soak_rate,
                                     drain_s=QUICK['soak_drain_s'] if args.quick else 5.0)}
     return rows, soak
@@ -131,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         'settings': {'models': args.models, 'sizes': [list(s) for s in args.sizes],
                      'backends': args.backends, 'iters': args.iters, 'warmup': args.warmup,
                      'batch': args.batch, 'quick': args.quick,
-                     'camera_size': list(args.camera_size), 'node_frames': args.node_frames},
+                     'camera_size': list(args.camera_size), 'node_frames': args.node_frames,
+                     'node_backends': args.node_backends},
         'model': [], 'node': [], 'ratios': [], 'soak': None,
     }
     jobs = [(m, s) for s in args.sizes for m in args.models]
