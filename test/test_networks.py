@@ -75,6 +75,11 @@ def test_every_model_small_odd_input_bounded_and_interface(name):
     assert none is None
     if model.has_confidence:
         torch.testing.assert_close(conf, out['confidence'], rtol=0, atol=0)
+        for rows in (1, 7, 45, 100):  # strips of the bin head: same confidence (and depth)
+            with torch.no_grad():
+                strip_depth, strip_conf = model.predict_maps(x, strip_rows=rows)
+            torch.testing.assert_close(strip_depth, depth, rtol=0, atol=0)
+            torch.testing.assert_close(strip_conf, conf, rtol=0, atol=1e-6)
     else:
         assert conf is None
 

@@ -58,3 +58,40 @@ def test_node_runs_an_exported_onnx_model(tiny_checkpoint, tmp_path):
     assert valid.mean() > 0.5
     # ONNX Runtime vs PyTorch on the CPU: ~1e-6 relative (see test_export); the node adds nothing.
     np.testing.assert_allclose(depth[valid], reference.depth[valid], rtol=1e-3)
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_node_fast_backend_cloud_from_predict_points(tiny_checkpoint, tmp_path):
+    from mono_depth_ros.checkpoint import load_model
+    from mono_depth_ros.geometry import backproject
+    from mono_depth_ros.inference import DepthEstimator
+    from mono_depth_ros.ros.conversions import pointcloud2_to_array, split_xyz_rgb
+
+    rgb = make_image(*SIZE, seed=4)
+    reference = DepthEstimator(load_model(tiny_checkpoint), device='cpu').predict(
+        rgb, fx=INTRINSICS[0])
+    namespace = '/node_fast_test'
+    process = start_node(namespace, tmp_path / 'node.log', {
+        'checkpoint': str(tiny_checkpoint), 'backend': 'fast', 'device': 'cpu',
+        'cloud_stride': 3, 'max_range': 0.0, 'camera_info_timeout': 600.0})
+    harness = Harness(namespace, outputs=('depth', 'points'))  # nobody wants confidence
+    try:
+        harness.wait_for_node(process)
+        stamp = (1900000000, 7)
+        depth_msg = harness.send_until_output(process, image_msg(rgb, 'rgb8', stamp),
+                                              info_msg(INTRINSICS, SIZE, stamp))
+        assert harness.spin_until(lambda: harness.outputs_with_stamp('points', stamp), 10.0,
+                                  process)
+        cloud_msg = harness.outputs_with_stamp('points', stamp)[0]
+    finally:
+        harness.close()
+        stop_node(process)
+    depth = image_to_numpy(depth_msg)
+    valid = np.isfinite(depth)
+    assert valid.mean() > 0.5
+    np.testing.assert_allclose(depth[valid], reference.depth[valid], rtol=1e-4)
+    points, _ = split_xyz_rgb(pointcloud2_to_array(cloud_msg))
+    assert points.shape == (40, 134, 3)  # ceil(120 / 3) × ceil(400 / 3), organised
+    want = backproject(depth, *INTRINSICS, stride=3)  # published depth has NaN out of range
+    np.testing.assert_allclose(points, want, rtol=1e-6, atol=1e-6, equal_nan=True)
