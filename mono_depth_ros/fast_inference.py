@@ -6,7 +6,9 @@ autocast and channels_last with cudnn.benchmark, and for a fixed set of image si
 pipeline is replayed as one CUDA graph; depth is resized back, focal-scaled and back-projected
 on the GPU, and only the requested outputs are copied back into pinned host buffers. On the CPU
 the same steps run under inference_mode with BatchNorm folded into the convolutions (torch.fx),
-which is where the CPU path gains over the reference; channels_last is an option there.
+only the outputs asked for (no bin expectation; no bin head at all without confidence), and the
+bin head's softmax in cache-sized strips: that is where the CPU path gains over the reference.
+torch.compile of the body is an option on either device.
 
 Same interface and arithmetic as the reference mono_depth_ros.inference.DepthEstimator: depth
 agrees within the tolerances test/test_fast_inference.py pins (fp32: 1e-4 relative).
@@ -142,9 +144,9 @@ class FastDepthEstimator:
     fold_bn: fold BatchNorm into the preceding convolutions (a private copy of the model;
     fewer kernels). cuda_graphs: on CUDA, replay one CUDA graph per set of image sizes (eager,
     with a warning, if capture fails). channels_last: None = on for CUDA, off on the CPU (where
-    it measured no faster on this project's networks). compile:
-    torch.compile the network body (inductor, frozen weights, static shapes); the first call
-    of each batch size compiles (about a minute on this 2-core CPU).
+    it measured no faster on this project's networks). compile: torch.compile the network
+    body (inductor, frozen weights, static shapes); the first call of each batch size compiles
+    (about a minute on this 2-core CPU).
     """
 
     def __init__(self, model: torch.nn.Module, device: str = 'auto', precision: str = 'fp32',
