@@ -186,8 +186,10 @@ class FastDepthEstimator:
 
     def _network_maps(self, x: torch.Tensor, confidence: bool) -> Maps:
         """Depth and confidence (None unless asked and available) at network resolution."""
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        # The uint8 upload is H×W×3, so x arrives channels_last: convert to the chosen format
+        # (on the CPU a channels_last input would carry through the network and slow it).
+        x = x.contiguous(memory_format=torch.channels_last if self.channels_last
+                         else torch.contiguous_format)
         # cache_enabled=False: required inside CUDA graph capture, harmless elsewhere.
         with torch.autocast(self.device.type, dtype=self.autocast_dtype,
                             enabled=self.autocast_dtype is not None, cache_enabled=False):

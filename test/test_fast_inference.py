@@ -81,6 +81,19 @@ def test_fast_cpu_options_keep_numerics(images):
     assert batch_norms(FastDepthEstimator(model, device='cpu').model) == 0  # each follows a conv
 
 
+def test_network_input_memory_format_follows_channels_last(msfusion, images):
+    seen = []
+    for channels_last in (False, True):
+        fast = FastDepthEstimator(copy.deepcopy(msfusion), device='cpu',
+                                  channels_last=channels_last)
+        hook = fast.model.body.register_forward_pre_hook(lambda _, args: seen.append(
+            (args[0].is_contiguous(), args[0].is_contiguous(memory_format=torch.channels_last))))
+        fast.predict(images[0])
+        hook.remove()
+    # the H×W×3 upload must not leak channels_last into a contiguous CPU network, nor the reverse
+    assert seen == [(True, False), (False, True)]
+
+
 def test_focal_scaling_hand_checked(msfusion, fast, images):
     image = images[0]  # 250 wide; input 224 wide
     canonical = msfusion.config['canonical_focal']
