@@ -15,7 +15,7 @@ from mono_depth_ros.bench.device import (
 )
 from mono_depth_ros.bench.node_bench import node_command, summarize_soak
 from mono_depth_ros.bench.report import compute_ratios, markdown
-from mono_depth_ros.bench.stats import drift, summarize_latency
+from mono_depth_ros.bench.stats import drift, paired_speedup, summarize_latency
 from mono_depth_ros.tools import bench as bench_tool
 
 
@@ -32,6 +32,10 @@ def test_latency_summary_hand_checked():
     assert drift([10.0, 12.0, 14.0], [18.0, 18.0]) == {
         'first_p50_ms': 12.0, 'last_p50_ms': 18.0, 'ratio': 1.5}
     assert math.isnan(drift([], [1.0])['ratio'])
+    # rounds (ref, other): (100, 50) 2×, (300, 100) 3× while the machine was busy, (90, 100) 0.9×
+    assert paired_speedup([100.0, 300.0, 90.0], [50.0, 100.0, 100.0]) == 2.0
+    with pytest.raises(ValueError, match='same number'):
+        paired_speedup([1.0, 2.0], [1.0])
 
 
 def test_soak_summary_hand_checked():
@@ -74,12 +78,14 @@ def test_ratios_and_markdown():
            'p99_ms': 2.0, 'peak_memory_mib': 3.0, 'peak_fraction': 0.5, 'first_call_ms': 2500.0,
            'max_rel_diff_vs_reference': None}
     rows = [{**row, 'model': 'msfusion_r18', 'backend': 'reference', 'fps': 30.0},
-            {**row, 'model': 'msfusion_r18', 'backend': 'fast', 'fps': 45.0},
+            {**row, 'model': 'msfusion_r18', 'backend': 'fast', 'fps': 45.0,
+             'speedup_vs_reference': 1.5},
             {**row, 'model': 'fcrn_r50', 'backend': 'reference', 'fps': 24.0}]
     ratios = {(r['what'], r['backend']): r for r in compute_ratios(rows)}
     target = ratios[('msfusion_r18 / fcrn_r50 throughput', 'reference')]
     assert target['ratio'] == pytest.approx(1.25) and target['met'] is False
-    assert ratios[('msfusion_r18 fast / reference throughput', 'fast')]['ratio'] == 1.5
+    assert ratios[('msfusion_r18 fast / reference speed (median of paired calls)',
+                   'fast')]['ratio'] == 1.5
     results = {'device': {'name': 'x', 'type': 'cpu', 'torch': '2', 'peak_tflops': 1.0,
                           'precision': 'fp32', 'peak_source': 'probe'},
                'settings': {'iters': 3, 'batch': 1, 'camera_size': [375, 1242]},
@@ -115,7 +121,10 @@ def test_quick_run_writes_json_and_table(tmp_path, capsys):
         assert row['params_m'] > 1 and row['gflops'] > 0 and row['peak_memory_mib'] > 100
         assert 0 < row['peak_fraction'] < 1
     assert rows['fast']['max_rel_diff_vs_reference'] < 1e-4
-    assert [r['what'] for r in results['ratios']] == ['msfusion_r18 fast / reference throughput']
+    assert [r['what'] for r in results['ratios']] == [
+        'msfusion_r18 fast / reference speed (median of paired calls)']
+    assert rows['fast']['speedup_vs_reference'] > 0
+    assert rows['reference']['speedup_vs_reference'] == 1.0
     nodes = {r['backend']: r for r in results['node']}
     assert set(nodes) == {'node (torch)', 'node (fast)'}
     for node in nodes.values():

@@ -19,7 +19,7 @@ import torch
 
 from mono_depth_ros.bench.device import peak_memory_mib, reset_peak_memory
 from mono_depth_ros.bench.node_bench import bench_image
-from mono_depth_ros.bench.stats import summarize_latency
+from mono_depth_ros.bench.stats import paired_speedup, summarize_latency
 
 BACKENDS = ('reference', 'fast', 'compiled', 'onnx')
 
@@ -108,6 +108,8 @@ def bench_model(name: str, input_size: tuple[int, int], backends: Sequence[str],
             'precision': precision if backend != 'onnx' else 'fp32', 'batch': batch,
             'params_m': params_m, 'gflops': gflops, **summary,
             'first_call_ms': first_ms[backend],
+            'speedup_vs_reference': paired_speedup(times['reference'], times[backend])
+            if 'reference' in times else None,
             'peak_memory_mib': memory[backend][0], 'memory_kind': memory[backend][1],
             'peak_above_start_mib': memory[backend][2],
             'max_rel_diff_vs_reference': relative_difference(depth.get('reference'),

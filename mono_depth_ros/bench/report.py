@@ -16,8 +16,11 @@ def size_text(size: list[int] | tuple[int, int]) -> str:
 
 
 def compute_ratios(rows: list[dict]) -> list[dict]:
-    """Throughput ratios: msfusion_r18 / fcrn_r50 per size and backend, fast / reference."""
+    """msfusion_r18 / fcrn_r50 throughput per size and backend; each backend's paired speed-up
+    over the reference (median of per-round latency ratios)."""
     fps = {(r['model'], tuple(r['input_size']), r['backend']): r['fps'] for r in rows}
+    speedups = {(r['model'], tuple(r['input_size']), r['backend']):
+                r.get('speedup_vs_reference') for r in rows}
     ratios = []
     for (model, size, backend), value in sorted(fps.items()):
         if model == TARGET_PAIR[0] and (TARGET_PAIR[1], size, backend) in fps:
@@ -25,11 +28,11 @@ def compute_ratios(rows: list[dict]) -> list[dict]:
             ratios.append({'what': f'{TARGET_PAIR[0]} / {TARGET_PAIR[1]} throughput',
                            'input_size': list(size), 'backend': backend, 'ratio': ratio,
                            'target': TARGET_RATIO, 'met': ratio >= TARGET_RATIO})
-        if backend != 'reference' and (model, size, 'reference') in fps:
-            ratio = value / fps[(model, size, 'reference')]
-            ratios.append({'what': f'{model} {backend} / reference throughput',
-                           'input_size': list(size), 'backend': backend, 'ratio': ratio,
-                           'target': 1.0, 'met': ratio >= 1.0})
+        paired = speedups.get((model, size, backend))
+        if backend != 'reference' and paired is not None:
+            ratios.append({'what': f'{model} {backend} / reference speed (median of paired calls)',
+                           'input_size': list(size), 'backend': backend, 'ratio': paired,
+                           'target': 1.0, 'met': paired >= 1.0})
     return sorted(ratios, key=lambda r: (r['target'] == 1.0, r['what'], r['input_size'],
                                          r['backend']))
 

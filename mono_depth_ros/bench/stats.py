@@ -41,3 +41,19 @@ def drift(first_ms: list[float], last_ms: list[float]) -> dict:
     first, last = percentile(first_ms, 50), percentile(last_ms, 50)
     ratio = last / first if first > 0 and not math.isnan(first + last) else math.nan
     return {'first_p50_ms': first, 'last_p50_ms': last, 'ratio': ratio}
+
+
+def paired_speedup(reference_ms: list[float], other_ms: list[float]) -> float:
+    """Median over rounds of reference / other latency, for calls made in the same rounds.
+
+    Interleaved calls of a round share the machine's state, so the ratio of a pair cancels
+    most of a busy neighbour's effect that a ratio of two means would keep.
+    """
+    reference = np.asarray(reference_ms, dtype=np.float64)
+    other = np.asarray(other_ms, dtype=np.float64)
+    if reference.size == 0 or reference.shape != other.shape:
+        raise ValueError(f'need the same number (> 0) of paired latencies, got '
+                         f'{reference.size} and {other.size}')
+    if np.any(other <= 0) or np.any(reference <= 0):
+        raise ValueError('paired latencies must be > 0 ms')
+    return float(np.median(reference / other))
