@@ -63,19 +63,16 @@ def make_cloud(depth: np.ndarray, image_rgb: np.ndarray,
     used instead of geometry.backproject; it must have the strided organised shape.
     """
     stride = settings.cloud_stride
-    shape = (-(-depth.shape[0] // stride), -(-depth.shape[1] // stride), 3)
     if grid is None:
-        points = backproject(depth, *intrinsics, stride=stride)
-    elif grid.shape != shape:
-        raise ValueError(f'back-projected grid has shape {grid.shape}, expected {shape} for '
-                         f'depth {depth.shape} at cloud stride {settings.cloud_stride}')
-    else:
-        points = np.array(grid, dtype=np.float32)
-    colors = np.ascontiguousarray(decimate(image_rgb, settings.cloud_stride))
+        grid = backproject(depth, *intrinsics, stride=stride)
+    elif grid.shape != (expected := (*decimate(depth, stride).shape, 3)):
+        raise ValueError(f'back-projected grid has shape {grid.shape}, expected {expected} for '
+                         f'depth {depth.shape} at cloud stride {stride}')
+    colors = np.ascontiguousarray(decimate(image_rgb, stride))
     use_confidence = confidence is not None and settings.min_confidence > 0
-    points = filter_points(
-        points, max_range=settings.max_range if settings.max_range > 0 else None,
-        confidence=decimate(confidence, settings.cloud_stride) if use_confidence else None,
+    points = filter_points(  # a float32 copy: the grid is never changed
+        grid, max_range=settings.max_range if settings.max_range > 0 else None,
+        confidence=decimate(confidence, stride) if use_confidence else None,
         min_confidence=settings.min_confidence if use_confidence else None)
     if not settings.cloud_organized:
         keep = np.all(np.isfinite(points), axis=-1)

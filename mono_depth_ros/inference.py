@@ -169,13 +169,11 @@ def prediction_points(prediction: Prediction, intrinsics: tuple[float, float, fl
                       stride: int = 1,
                       depth_range: tuple[float, float] | None = None) -> np.ndarray:
     """geometry.backproject of the depth with NaN outside depth_range (inclusive; None: all)."""
+    from mono_depth_ros.depth_outputs import mask_depth
     from mono_depth_ros.geometry import backproject
 
-    depth = prediction.depth
-    if depth_range is not None:
-        with np.errstate(invalid='ignore'):
-            inside = (depth >= depth_range[0]) & (depth <= depth_range[1])
-        depth = np.where(inside, depth, np.float32(np.nan)).astype(np.float32)
+    depth = prediction.depth if depth_range is None else mask_depth(prediction.depth,
+                                                                    *depth_range)
     return backproject(depth, *intrinsics, stride=stride)
 
 
