@@ -54,6 +54,7 @@ from mono_depth_ros.ros.depth_messages import (
     depth_camera_info,
     diagnostics_message,
     output_messages,
+    OUTPUT_TOGGLES,
     OUTPUT_TYPES,
     TOPIC_COLORIZED,
     TOPIC_CONFIDENCE,
@@ -63,9 +64,6 @@ from mono_depth_ros.ros.depth_messages import (
 
 PARAMETER_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
                    float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
-OUTPUT_TOGGLES = {'depth': 'publish_depth', 'depth/camera_info': 'publish_depth',
-                  'depth/confidence': 'publish_confidence',
-                  'depth/colorized': 'publish_colorized', 'points': 'publish_points'}
 
 
 def descriptor(spec) -> ParameterDescriptor:

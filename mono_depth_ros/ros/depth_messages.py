@@ -81,6 +81,10 @@ def output_messages(outputs: DepthOutputs, header: Header, camera_info: CameraIn
 
 OUTPUT_TYPES = {TOPIC_DEPTH: Image, TOPIC_DEPTH_INFO: CameraInfo, TOPIC_CONFIDENCE: Image,
                 TOPIC_COLORIZED: Image, TOPIC_POINTS: PointCloud2}
+# The node parameter that switches each output topic on (node and bag tool alike).
+OUTPUT_TOGGLES = {TOPIC_DEPTH: 'publish_depth', TOPIC_DEPTH_INFO: 'publish_depth',
+                  TOPIC_CONFIDENCE: 'publish_confidence', TOPIC_COLORIZED: 'publish_colorized',
+                  TOPIC_POINTS: 'publish_points'}
 
 
 def diagnostics_message(stats: dict[str, Any], info: dict[str, str], stamp: Any,

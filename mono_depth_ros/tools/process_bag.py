@@ -41,7 +41,13 @@ from mono_depth_ros.ros.conversions import (
     ConversionError,
     to_rgb,
 )
-from mono_depth_ros.ros.depth_messages import depth_camera_info, output_messages, OUTPUT_TYPES
+from mono_depth_ros.ros.depth_messages import (
+    depth_camera_info,
+    output_messages,
+    OUTPUT_TOGGLES,
+    OUTPUT_TYPES,
+    TOPIC_CONFIDENCE,
+)
 
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
 INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
@@ -114,11 +120,7 @@ def process_bag(input_bag: str | Path, output_bag: str | Path, params: dict,
     if info_topic is None:
         print(f'warning: {input_bag} has no CameraInfo topic: using the KITTI intrinsics '
               'scaled to the image size', file=sys.stderr)
-    wanted = {topic for topic, toggle in (('depth', 'publish_depth'),
-                                          ('depth/camera_info', 'publish_depth'),
-                                          ('depth/confidence', 'publish_confidence'),
-                                          ('depth/colorized', 'publish_colorized'),
-                                          ('points', 'publish_points')) if params[toggle]}
+    wanted = {topic for topic, toggle in OUTPUT_TOGGLES.items() if params[toggle]}
     with BagWriter(output_bag, storage=storage) as bag:
         if copy_input:
             for topic, (msgtype, _) in topics.items():
@@ -139,7 +141,7 @@ def process_bag(input_bag: str | Path, output_bag: str | Path, params: dict,
                 tqdm.write(f'skipped frame at {receive_ns} ns: {error}', file=sys.stderr)
                 return
             outputs = estimate_outputs(estimator, rgb, intrinsics, settings,
-                                       confidence='depth/confidence' in wanted)
+                                       confidence=TOPIC_CONFIDENCE in wanted)
             camera_info = depth_camera_info(info, intrinsics, size, msg.header)
             for topic, out in output_messages(outputs, msg.header, camera_info).items():
                 if topic in wanted:
