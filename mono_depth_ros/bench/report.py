@@ -67,7 +67,7 @@ def markdown(results: dict) -> str:
                 f'| {r["model"]} | {size_text(r["input_size"])} | {r["backend"]} | '
                 f'{_num(r["params_m"])} | {_num(r["gflops"])} | {_num(r["p50_ms"])} | '
                 f'{_num(r["p99_ms"])} | {_num(r["fps"], 2)} | '
-                f'{_num(r.get("first_call_ms", math.nan) / 1000.0, 2)} | '
+                f'{_num(r["first_call_ms"] / 1000.0, 2)} | '
                 f'{_num(r["peak_memory_mib"], 0)} | '
                 f'{_num(fraction)} | {_sci(r["max_rel_diff_vs_reference"])} |')
         lines.append('')
@@ -97,7 +97,7 @@ def soak_lines(soak: dict) -> list[str]:
         soak['gpu_memory']
     return [
         f'Soak: {soak["model"]} at {size_text(soak["input_size"])} (backend '
-        f'{soak.get("backend", "torch")}), {soak["rate_hz"]:g} Hz for '
+        f'{soak["backend"]}), {soak["rate_hz"]:g} Hz for '
         f'{soak["duration_s"]:g} s: {soak["sent"]} sent, {soak["completed"]} completed, '
         f'{soak["dropped"]} dropped ({100 * soak["drop_fraction"]:.0f} %), '
         f'{soak["output_fps"]:.2f} outputs/s.',
