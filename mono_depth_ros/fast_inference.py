@@ -177,7 +177,6 @@ class FastDepthEstimator:
         if compile:
             self.model.body = torch.compile(self.model.body, dynamic=False,
                                             options={'freezing': True})
-        self.compiled = bool(compile)
         if cuda:
             torch.backends.cudnn.benchmark = True
         self.use_graphs = cuda and cuda_graphs

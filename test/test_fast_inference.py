@@ -170,7 +170,11 @@ def test_confidence_off_skips_it_and_keeps_depth(msfusion, fast, images):
                     'compiler and there is none here')
 def test_compiled_body_matches_reference(msfusion, images):
     compiled = FastDepthEstimator(copy.deepcopy(msfusion), device='cpu', compile=True)
-    assert compiled.compiled
+    from torch._dynamo.eval_frame import OptimizedModule
+
+    assert isinstance(compiled.model.body, OptimizedModule)  # the body really runs compiled
+    assert not isinstance(FastDepthEstimator(copy.deepcopy(msfusion), device='cpu').model.body,
+                          OptimizedModule)
     want = DepthEstimator(copy.deepcopy(msfusion), device='cpu').predict(images[1], fx=500.0)
     for _ in range(2):  # the first call compiles, the second runs the compiled code
         have = compiled.predict(images[1], fx=500.0)
