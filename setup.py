@@ -19,7 +19,7 @@ CONSOLE_SCRIPTS = [
     'mono-depth-export-gt = mono_depth_ros.tools.export_gt:main',
     'mono-depth-kitti2bag = mono_depth_ros.tools.kitti2bag:main',
     'mono-depth-model-info = mono_depth_ros.tools.model_info:main',
-    'mono_depth_node = mono_depth_ros.node:main',
+    'mono_depth_node = mono_depth_ros.ros.node:main',
     'mono-depth-synth = mono_depth_ros.tools.synth:main',
     'mono-depth-train = mono_depth_ros.tools.train:main',
 ]
@@ -39,7 +39,7 @@ setup(
     name=PACKAGE,
     version='0.1.0',
     packages=find_packages(exclude=['test', 'test.*']),
-    package_data={PACKAGE: ['splits/*.txt', 'splits/*/*.txt', 'data/**/*']},
+    package_data={f'{PACKAGE}.datasets.kitti': ['files/**/*']},
     include_package_data=True,
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),

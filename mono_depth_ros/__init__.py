@@ -6,8 +6,8 @@ __version__ = '0.1.0'
 
 # Public functions, imported on first use so that `import mono_depth_ros` stays light.
 _LAZY_EXPORTS = {
-    'generate_depth_map': 'mono_depth_ros.kitti.ground_truth',
-    'compute_depth_metrics': 'mono_depth_ros.metrics',
+    'generate_depth_map': 'mono_depth_ros.datasets.kitti.ground_truth',
+    'compute_depth_metrics': 'mono_depth_ros.core.metrics',
 }
 
 __all__ = ['__version__', *_LAZY_EXPORTS]

@@ -24,8 +24,8 @@ SYNTH_WORLD = {'drives': 1, 'frames': 5, 'seed': 0, 'val_fraction': 0.2, 'test_f
 
 @pytest.fixture(scope='session')
 def synth_world(tmp_path_factory) -> Path:
-    """Root of a small synthetic KITTI raw world (see mono_depth_ros.synth), made once per run."""
-    from mono_depth_ros.synth import generate_world
+    """Root of a small synthetic KITTI raw world (mono_depth_ros.datasets.synth), made once."""
+    from mono_depth_ros.datasets.synth import generate_world
 
     root = tmp_path_factory.mktemp('synth_world')
     generate_world(root, **SYNTH_WORLD)
@@ -41,8 +41,8 @@ def tiny_checkpoint(tmp_path_factory) -> str:
     """Path of a random-init msfusion_r18 checkpoint with a 96×320 input, saved once per run."""
     import torch
 
-    from mono_depth_ros.checkpoint import save_checkpoint
     from mono_depth_ros.networks import build_model, load_model_config
+    from mono_depth_ros.networks.checkpoint import save_checkpoint
 
     config = load_model_config('msfusion_r18')
     scale = TINY_INPUT_SIZE[1] / config['input_size'][1]

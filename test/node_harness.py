@@ -18,14 +18,14 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from mono_depth_ros import node_process
+from mono_depth_ros.ros import process as node_process
 from mono_depth_ros.ros.depth_messages import diagnostics_values, OUTPUT_TYPES
 
 FRAME_ID = 'test_cam_optical_frame'
 
 
 def start_node(namespace: str, log_path: Path, params: dict) -> subprocess.Popen:
-    """Start `python -m mono_depth_ros.node` in namespace with parameters, logging to a file."""
+    """Start `python -m mono_depth_ros.ros.node` in namespace with parameters, logged to a file."""
     return node_process.start_node(namespace, params, log_path)
 
 

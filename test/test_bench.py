@@ -98,7 +98,7 @@ def test_ratios_and_markdown():
 
 def test_node_command_and_bad_arguments():
     command = node_command('fcrn_r50', (192, 640), '/ns', 'cpu', 'fp32')
-    assert command[1:4] == ['-m', 'mono_depth_ros.node', '--ros-args']
+    assert command[1:4] == ['-m', 'mono_depth_ros.ros.node', '--ros-args']
     assert 'input_height:=192' in command and 'model_config:=fcrn_r50' in command
     with pytest.raises(SystemExit):
         bench_tool.main(['--sizes', '192by640'])

@@ -5,14 +5,14 @@ import os
 import pytest
 import torch
 
-from mono_depth_ros.checkpoint import (
+from mono_depth_ros.networks import build_model, load_model_config
+from mono_depth_ros.networks.checkpoint import (
     CHECKPOINT_FORMAT,
     CheckpointError,
     load_checkpoint,
     load_model,
     save_checkpoint,
 )
-from mono_depth_ros.networks import build_model, load_model_config
 
 
 @pytest.fixture(scope='module')

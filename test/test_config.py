@@ -2,7 +2,7 @@
 
 import pytest
 
-from mono_depth_ros.config import (
+from mono_depth_ros.core.config import (
     apply_overrides,
     check_keys,
     ConfigError,

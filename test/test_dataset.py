@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from mono_depth_ros import generate_depth_map
-from mono_depth_ros.data import KittiDepthDataset
-from mono_depth_ros.data.augment import normalize
-from mono_depth_ros.kitti import SplitEntry
+from mono_depth_ros.datasets.augment import normalize
+from mono_depth_ros.datasets.dataset import KittiDepthDataset
+from mono_depth_ros.datasets.kitti import SplitEntry
 
 SAMPLE = Path(__file__).resolve().parent / 'data' / 'kitti_sample'
 FOLDER = '2011_09_26/2011_09_26_drive_0001_sync'

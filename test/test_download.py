@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mono_depth_ros import kitti_download as kd
+from mono_depth_ros.datasets.kitti import download as kd
 from mono_depth_ros.tools import download_kitti
 
 # Drives served by the test server (all in the official list); the split names two of them.

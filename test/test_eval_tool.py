@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from mono_depth_ros import compute_depth_metrics, generate_depth_map
-from mono_depth_ros.kitti import read_improved_gt, read_split
-from mono_depth_ros.kitti.ground_truth import load_gt_npz
-from mono_depth_ros.metrics import average_metrics, METRIC_NAMES
+from mono_depth_ros.core.metrics import average_metrics, METRIC_NAMES
+from mono_depth_ros.datasets.kitti import read_improved_gt, read_split
+from mono_depth_ros.datasets.kitti.ground_truth import load_gt_npz
 from mono_depth_ros.tools import evaluate, export_gt
 
 SAMPLE = Path(__file__).resolve().parent / 'data' / 'kitti_sample'
@@ -167,7 +167,8 @@ def test_eval_mismatched_predictions_and_skip_missing(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_eval_checkpoint_runs_the_estimator(tmp_path, capsys, request):
-    pytest.importorskip('mono_depth_ros.inference', reason='inference module not available')
+    pytest.importorskip('mono_depth_ros.inference.reference',
+                        reason='inference module not available')
     checkpoint = request.getfixturevalue('tiny_checkpoint')
     split = write_split(tmp_path / 'split.txt', [SAMPLE_LINE])
     assert evaluate.main(['--data-path', str(SAMPLE), '--split-file', str(split),

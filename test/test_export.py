@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 import torch
 
-from mono_depth_ros.checkpoint import save_checkpoint
-from mono_depth_ros.export import (
+from mono_depth_ros.inference.onnx import (
     available_backends,
     export_onnx,
     OnnxDepthEstimator,
     OnnxExportError,
     read_metadata,
 )
-from mono_depth_ros.inference import DepthEstimator
+from mono_depth_ros.inference.reference import DepthEstimator
 from mono_depth_ros.networks import build_model, load_model_config
+from mono_depth_ros.networks.checkpoint import save_checkpoint
 from mono_depth_ros.tools import export_onnx as export_tool
 
 TOLERANCE = 1e-4
@@ -85,7 +85,7 @@ def test_metadata_makes_the_file_self_contained(msfusion, dynamic_onnx):
 
 
 def test_points_from_onnx_estimator(dynamic_onnx, images):
-    from mono_depth_ros.geometry import backproject
+    from mono_depth_ros.core.geometry import backproject
 
     onnx = OnnxDepthEstimator(dynamic_onnx)
     prediction, points = onnx.predict_points(images[1], 300.0, 310.0, 150.5, 50.0, stride=4)
@@ -152,8 +152,8 @@ def test_gpu_execution_providers(backend, dynamic_onnx, msfusion, images):
 
 
 def test_create_estimator_dispatches_to_every_backend(msfusion, dynamic_onnx, images):
-    from mono_depth_ros.fast_inference import FastDepthEstimator
-    from mono_depth_ros.inference import create_estimator
+    from mono_depth_ros.inference.fast import FastDepthEstimator
+    from mono_depth_ros.inference.reference import create_estimator
 
     torch_path = create_estimator(copy.deepcopy(msfusion), 'torch', device='cpu')
     fast = create_estimator(copy.deepcopy(msfusion), 'fast', device='cpu')

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from mono_depth_ros.fast_inference import backproject_torch, cpp_compiler, FastDepthEstimator
-from mono_depth_ros.geometry import backproject
-from mono_depth_ros.inference import DepthEstimator
+from mono_depth_ros.core.geometry import backproject
+from mono_depth_ros.inference.fast import backproject_torch, cpp_compiler, FastDepthEstimator
+from mono_depth_ros.inference.reference import DepthEstimator
 from mono_depth_ros.networks import build_model, load_model_config
 
 CPU_FP32_TOLERANCE = 1e-4

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mono_depth_ros.geometry import (
+from mono_depth_ros.core.geometry import (
     backproject,
     colorize_depth,
     decimate,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mono_depth_ros import generate_depth_map
-from mono_depth_ros.kitti import load_velodyne, read_calib_file, SplitEntry
+from mono_depth_ros.datasets.kitti import load_velodyne, read_calib_file, SplitEntry
 
 SAMPLE = Path(__file__).resolve().parent / 'data' / 'kitti_sample'
 CALIB_DIR = SAMPLE / '2011_09_26'

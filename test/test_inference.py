@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mono_depth_ros.inference import DepthEstimator, focal_scale, Prediction
+from mono_depth_ros.inference.reference import DepthEstimator, focal_scale, Prediction
 from mono_depth_ros.networks import build_model, load_model_config
 
 CANONICAL = 721.5377  # canonical_focal of the shipped configs (KITTI cam 2)
@@ -97,7 +97,7 @@ def test_confidence_in_unit_range_at_image_resolution(msfusion):
 
 
 def test_confidence_off_and_points_of_the_reference(msfusion):
-    from mono_depth_ros.geometry import backproject
+    from mono_depth_ros.core.geometry import backproject
 
     estimator = DepthEstimator(msfusion, device='cpu', input_size=(64, 96))
     image = random_image(50, 90, 4)

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-from mono_depth_ros.kitti import load_intrinsics, load_velodyne, read_image, velo_to_image_matrix
+from mono_depth_ros.datasets.kitti import (
+    load_intrinsics,
+    load_velodyne,
+    read_image,
+    velo_to_image_matrix,
+)
 from mono_depth_ros.ros.bag_io import bag_topics, read_bag
 from mono_depth_ros.ros.conversions import (
     camera_info_intrinsics,

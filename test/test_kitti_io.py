@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mono_depth_ros.kitti import (
+from mono_depth_ros.datasets.kitti import (
     KittiFormatError,
     load_intrinsics,
     load_velodyne,

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from mono_depth_ros.losses import (
+from mono_depth_ros.networks import depth_to_bin, load_model_config, log_bin_edges
+from mono_depth_ros.training.losses import (
     berhu_loss,
     bin_cross_entropy,
     DepthLoss,
@@ -13,7 +14,6 @@ from mono_depth_ros.losses import (
     silog_loss,
     valid_mask,
 )
-from mono_depth_ros.networks import depth_to_bin, load_model_config, log_bin_edges
 
 
 def sparse_gt(seed: int = 0) -> torch.Tensor:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mono_depth_ros import compute_depth_metrics
-from mono_depth_ros.metrics import average_metrics, crop_box, crop_mask, METRIC_NAMES
+from mono_depth_ros.core.metrics import average_metrics, crop_box, crop_mask, METRIC_NAMES
 
 
 def test_hand_computed_values_on_three_pixels():

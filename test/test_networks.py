@@ -6,7 +6,7 @@ import pytest
 import torch
 import torchvision
 
-from mono_depth_ros.config import ConfigError, load_yaml
+from mono_depth_ros.core.config import ConfigError, load_yaml
 from mono_depth_ros.networks import (
     available_models,
     build_model,

@@ -7,8 +7,8 @@ pytest.importorskip('rclpy')
 pytest.importorskip('onnxruntime')
 from node_harness import Harness, image_msg, info_msg, make_image, start_node, stop_node  # noqa: E402
 
-from mono_depth_ros.node_params import check_model_source, ParamError  # noqa: E402
 from mono_depth_ros.ros.conversions import image_to_numpy  # noqa: E402
+from mono_depth_ros.ros.params import check_model_source, ParamError  # noqa: E402
 
 SIZE = (120, 400)
 INTRINSICS = (300.0, 280.0, 150.5, 40.25)
@@ -30,9 +30,9 @@ def test_backend_and_checkpoint_kind_must_agree(tmp_path):
 @pytest.mark.ros
 @pytest.mark.slow
 def test_node_runs_an_exported_onnx_model(tiny_checkpoint, tmp_path):
-    from mono_depth_ros.checkpoint import load_model
-    from mono_depth_ros.export import export_onnx
-    from mono_depth_ros.inference import DepthEstimator
+    from mono_depth_ros.inference.onnx import export_onnx
+    from mono_depth_ros.inference.reference import DepthEstimator
+    from mono_depth_ros.networks.checkpoint import load_model
 
     model = load_model(tiny_checkpoint)
     onnx_path = export_onnx(model, tmp_path / 'tiny.onnx')
@@ -63,9 +63,9 @@ def test_node_runs_an_exported_onnx_model(tiny_checkpoint, tmp_path):
 @pytest.mark.ros
 @pytest.mark.slow
 def test_node_fast_backend_cloud_from_predict_points(tiny_checkpoint, tmp_path):
-    from mono_depth_ros.checkpoint import load_model
-    from mono_depth_ros.geometry import backproject
-    from mono_depth_ros.inference import DepthEstimator
+    from mono_depth_ros.core.geometry import backproject
+    from mono_depth_ros.inference.reference import DepthEstimator
+    from mono_depth_ros.networks.checkpoint import load_model
     from mono_depth_ros.ros.conversions import pointcloud2_to_array, split_xyz_rgb
 
     rgb = make_image(*SIZE, seed=4)

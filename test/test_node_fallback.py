@@ -14,12 +14,12 @@ from node_harness import (  # noqa: E402
     stop_node,
 )
 
-from mono_depth_ros.node_logic import fallback_intrinsics  # noqa: E402
 from mono_depth_ros.ros.conversions import (  # noqa: E402
     camera_info_intrinsics,
     pointcloud2_to_array,
     split_xyz_rgb,
 )
+from mono_depth_ros.ros.node_logic import fallback_intrinsics  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 NAMESPACE = '/node_fallback_test'

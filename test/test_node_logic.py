@@ -5,16 +5,16 @@ import threading
 import numpy as np
 import pytest
 
-from mono_depth_ros.constants import KITTI_INTRINSICS
-from mono_depth_ros.depth_outputs import (
+from mono_depth_ros.core.constants import KITTI_INTRINSICS
+from mono_depth_ros.core.geometry import backproject
+from mono_depth_ros.inference.outputs import (
     compute_outputs,
     estimate_outputs,
     mask_depth,
     OutputSettings,
 )
-from mono_depth_ros.geometry import backproject
-from mono_depth_ros.inference import Prediction
-from mono_depth_ros.node_logic import (
+from mono_depth_ros.inference.reference import Prediction
+from mono_depth_ros.ros.node_logic import (
     ErrorThrottle,
     fallback_intrinsics,
     FrameStats,

@@ -5,7 +5,7 @@ import re
 import pytest
 import yaml
 
-from mono_depth_ros.node_params import (
+from mono_depth_ros.ros.params import (
     check_model_source,
     check_value,
     default_params_file,

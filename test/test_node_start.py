@@ -13,7 +13,7 @@ pytestmark = pytest.mark.ros
 
 def run_node(*params: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
     """Run the node with -p params and return once it exits (it must exit by itself)."""
-    args = [sys.executable, '-m', 'mono_depth_ros.node', '--ros-args']
+    args = [sys.executable, '-m', 'mono_depth_ros.ros.node', '--ros-args']
     for param in params:
         args += ['-p', param]
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout,
@@ -53,8 +53,8 @@ def context():
 def test_bad_parameters_fail_at_start_saying_what_to_set(context, params, message):
     from rclpy.parameter import Parameter
 
-    from mono_depth_ros.node import MonoDepthNode
-    from mono_depth_ros.node_params import ParamError
+    from mono_depth_ros.ros.node import MonoDepthNode
+    from mono_depth_ros.ros.params import ParamError
 
     overrides = [Parameter(name, value=value) for name, value in params.items()]
     with pytest.raises(ParamError) as error:

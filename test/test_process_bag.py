@@ -8,7 +8,6 @@ from rosbags.rosbag2 import Reader  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from mono_depth_ros.node_logic import fallback_intrinsics  # noqa: E402
 from mono_depth_ros.ros.bag_io import bag_topics, BagWriter, read_bag, typestore  # noqa: E402
 from mono_depth_ros.ros.conversions import (  # noqa: E402
     camera_info_intrinsics,
@@ -17,6 +16,7 @@ from mono_depth_ros.ros.conversions import (  # noqa: E402
     pointcloud2_to_array,
     split_xyz_rgb,
 )
+from mono_depth_ros.ros.node_logic import fallback_intrinsics  # noqa: E402
 from mono_depth_ros.tools.kitti2bag import convert_drive  # noqa: E402
 from mono_depth_ros.tools.process_bag import main  # noqa: E402
 

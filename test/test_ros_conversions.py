@@ -8,7 +8,7 @@ import pytest
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
-from mono_depth_ros.geometry import backproject
+from mono_depth_ros.core.geometry import backproject
 from mono_depth_ros.ros.conversions import (
     camera_info_intrinsics,
     compressed_to_rgb,

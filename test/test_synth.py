@@ -9,12 +9,23 @@ import cv2
 import numpy as np
 import pytest
 
-from mono_depth_ros.constants import KITTI_CAMERA_HEIGHT, KITTI_IMAGE_SIZE, MAX_DEPTH
-from mono_depth_ros.kitti import generate_depth_map, load_intrinsics, read_calib_file, read_split
-from mono_depth_ros.synth import generate_world, plan_drive
-from mono_depth_ros.synth.render import render_camera
-from mono_depth_ros.synth.scene import CAR_BODY
-from mono_depth_ros.synth.writer import CALIB_DIR, CALIB_FILES, Rig, split_counts, write_drive
+from mono_depth_ros.core.constants import KITTI_CAMERA_HEIGHT, KITTI_IMAGE_SIZE, MAX_DEPTH
+from mono_depth_ros.datasets.kitti import (
+    generate_depth_map,
+    load_intrinsics,
+    read_calib_file,
+    read_split,
+)
+from mono_depth_ros.datasets.synth import generate_world, plan_drive
+from mono_depth_ros.datasets.synth.render import render_camera
+from mono_depth_ros.datasets.synth.scene import CAR_BODY
+from mono_depth_ros.datasets.synth.writer import (
+    CALIB_DIR,
+    CALIB_FILES,
+    Rig,
+    split_counts,
+    write_drive,
+)
 from mono_depth_ros.tools import synth as synth_tool
 
 DRIVE = '2011_09_26/2011_09_26_drive_0001_sync'

@@ -11,7 +11,7 @@ import time
 import pytest
 import torch
 
-from mono_depth_ros.checkpoint import load_checkpoint, load_model
+from mono_depth_ros.networks.checkpoint import load_checkpoint, load_model
 from mono_depth_ros.tools.train import main
 from mono_depth_ros.training.checkpoints import step_checkpoints
 from mono_depth_ros.training.reporting import METRICS_FILE

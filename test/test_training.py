@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from mono_depth_ros.checkpoint import load_checkpoint, load_model
-from mono_depth_ros.config import ConfigError
+from mono_depth_ros.core.config import ConfigError
+from mono_depth_ros.networks.checkpoint import load_checkpoint, load_model
 from mono_depth_ros.training.checkpoints import step_checkpoints
 from mono_depth_ros.training.config import load_experiment
 from mono_depth_ros.training.distributed import DistInfo

@@ -36,14 +36,14 @@ def make_estimator(backend: str, model: torch.nn.Module, device: str, precision:
                    input_size: tuple[int, int], workdir: Path):
     """An estimator of a backend for a private copy of model (the copies never interfere)."""
     if backend == 'reference':
-        from mono_depth_ros.inference import DepthEstimator
+        from mono_depth_ros.inference.reference import DepthEstimator
         return DepthEstimator(copy.deepcopy(model), device, precision, input_size)
     if backend in ('fast', 'compiled'):
-        from mono_depth_ros.fast_inference import FastDepthEstimator
+        from mono_depth_ros.inference.fast import FastDepthEstimator
         return FastDepthEstimator(copy.deepcopy(model), device, precision, input_size,
                                   compile=backend == 'compiled')
     if backend == 'onnx':
-        from mono_depth_ros.export import export_onnx, OnnxDepthEstimator
+        from mono_depth_ros.inference.onnx import export_onnx, OnnxDepthEstimator
         path = workdir / f'{model.config["name"]}_{input_size[0]}x{input_size[1]}.onnx'
         export_onnx(copy.deepcopy(model), path, input_size, dynamic=False)
         onnx_device = 'cuda' if str(device) in ('cuda', 'auto') and torch.cuda.is_available() \

@@ -1,6 +1,6 @@
 """End-to-end latency of the real node over DDS, and the soak test.
 
-The node (mono_depth_ros.node) runs in a subprocess exactly as a user starts it; this process
+The node (mono_depth_ros.ros.node) runs in a subprocess exactly as a user starts it; this process
 publishes Image + CameraInfo with a fresh stamp and subscribes to `depth` and `points`. A frame's
 latency is from just before its image is published to the arrival of the later of its depth and
 cloud (matched by stamp), both on this process's monotonic clock. rclpy is imported here only.
@@ -16,10 +16,10 @@ import time
 
 import numpy as np
 
-from mono_depth_ros import node_process
 from mono_depth_ros.bench.stats import drift, summarize_latency
-from mono_depth_ros.constants import KITTI_IMAGE_SIZE, KITTI_INTRINSICS
-from mono_depth_ros.geometry import scale_intrinsics
+from mono_depth_ros.core.constants import KITTI_IMAGE_SIZE, KITTI_INTRINSICS
+from mono_depth_ros.core.geometry import scale_intrinsics
+from mono_depth_ros.ros import process as node_process
 
 
 def node_command(model: str, input_size: tuple[int, int], namespace: str, device: str = 'cpu',

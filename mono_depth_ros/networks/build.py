@@ -4,10 +4,10 @@ from collections.abc import Mapping
 import copy
 import os
 from pathlib import Path
-import sys
 from typing import Any
 
-from mono_depth_ros.config import check_keys, ConfigError, load_yaml
+from mono_depth_ros.core.config import check_keys, ConfigError, load_yaml
+from mono_depth_ros.core.paths import share_dirs
 from mono_depth_ros.networks.encoder import ResNetEncoder
 from mono_depth_ros.networks.fcrn import FCRN
 from mono_depth_ros.networks.heads import DepthModel
@@ -30,7 +30,7 @@ DECODER_DEFAULTS = {
     'fcrn': {'channels': [1024, 512, 256, 128, 64]},
     'unet': {'channels': [256, 128, 64, 32, 16]},
 }
-# Loss weights and options (the `loss:` section, read by mono_depth_ros.losses.DepthLoss).
+# Loss weights and options (the `loss:` section, read by mono_depth_ros.training.losses.DepthLoss).
 LOSS_DEFAULTS = {
     'regression': 'berhu',      # 'berhu' or 'silog'
     'regression_weight': 1.0,
@@ -87,10 +87,7 @@ def validate_model_config(config: Mapping) -> dict:
 
 def model_config_dirs() -> list[Path]:
     """Folders searched for named model configs: the source tree, then installed share dirs."""
-    dirs = [Path(__file__).resolve().parents[2] / 'models']
-    prefixes = [sys.prefix, *os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep)]
-    dirs += [Path(p) / 'share' / 'mono_depth_ros' / 'models' for p in prefixes if p]
-    return [d for d in dirs if d.is_dir()]
+    return share_dirs('models')
 
 
 def available_models() -> dict[str, Path]:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 import torchvision
 
-from mono_depth_ros.config import ConfigError
+from mono_depth_ros.core.config import ConfigError
 
 # torchvision constructor and feature widths (stride 2, 4, 8, 16, 32) per ResNet depth.
 RESNETS = {

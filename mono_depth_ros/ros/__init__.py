@@ -1,1 +1,2 @@
-"""The ROS layer: message conversions and bag I/O (sensor_msgs here; rclpy only in bag_io)."""
+"""ROS layer: conversions, depth messages, bags, node parameters, frame sync, the frame pipeline
+and the node. rclpy is imported only in the node, the bag I/O and the process helpers."""

@@ -26,7 +26,7 @@ from rosbags.interfaces import (
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import get_typestore, Stores
 
-from mono_depth_ros.geometry import rotation_to_quaternion
+from mono_depth_ros.core.geometry import rotation_to_quaternion
 
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
 TF_STATIC_TOPIC = '/tf_static'

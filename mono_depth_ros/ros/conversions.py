@@ -4,7 +4,8 @@ Images: rgb8, bgr8, mono8, bgra8, rgba8, 32FC1 and 16UC1, honouring row padding 
 is_bigendian; cv_bridge is used when importable (same semantics, our checks run first). Depth
 follows REP 118: 32FC1 metres with NaN for no depth. Point clouds carry x, y, z float32 and the
 colour packed RViz-style into one float32 'rgb' field (0x00RRGGBB) at offset 12. Image sizes are
-(height, width), as in mono_depth_ros.geometry. Every malformed message raises ConversionError.
+(height, width), as in mono_depth_ros.core.geometry. Every malformed message raises
+ConversionError.
 """
 
 import sys
@@ -14,7 +15,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
-from mono_depth_ros.geometry import scale_intrinsics
+from mono_depth_ros.core.geometry import scale_intrinsics
 
 try:  # cv_bridge comes with a ROS installation; the PyPI wheels do not ship it.
     from cv_bridge import CvBridge

@@ -11,7 +11,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
-from mono_depth_ros.depth_outputs import DepthOutputs
+from mono_depth_ros.inference.outputs import DepthOutputs
 from mono_depth_ros.ros.conversions import depth_to_image, make_pointcloud2, numpy_to_image
 
 # Output topic names relative to the node namespace (REP 118 / image_pipeline conventions).

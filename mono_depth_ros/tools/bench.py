@@ -17,7 +17,7 @@ from tqdm import tqdm
 from mono_depth_ros.bench.device import device_name, peak_tflops
 from mono_depth_ros.bench.model_bench import BACKENDS, bench_model
 from mono_depth_ros.bench.report import compute_ratios, write_results
-from mono_depth_ros.constants import KITTI_IMAGE_SIZE
+from mono_depth_ros.core.constants import KITTI_IMAGE_SIZE
 
 DEFAULT_MODELS = ['msfusion_r18', 'msfusion_r50', 'fcrn_r50', 'unet_r18']
 DEFAULT_SIZES = ['352x1216', '192x640']

@@ -1,7 +1,7 @@
 """mono-depth-demo (`make demo`): the whole pipeline on a synthetic drive, end to end.
 
-1. renders a short synthetic KITTI-format drive (mono_depth_ros.synth) and turns it into a bag
-   (mono-depth-kitti2bag);
+1. renders a short synthetic KITTI-format drive (mono_depth_ros.datasets.synth) and turns it
+   into a bag (mono-depth-kitti2bag);
 2. gets a model: --checkpoint, else a checkpoint in models/, else a short CPU training run on a
    synthetic world with mono-depth-train (config/train/synth_msfusion_r18.yaml), cached under
    .cache/demo/ by a hash of the config, the overrides and the world, so a second run reuses it;
@@ -25,11 +25,11 @@ import time
 import cv2
 import numpy as np
 
-from mono_depth_ros.geometry import colorize_depth, write_ply
-from mono_depth_ros.kitti import generate_depth_map
-from mono_depth_ros.metrics import average_metrics, compute_depth_metrics
+from mono_depth_ros.core.geometry import colorize_depth, write_ply
+from mono_depth_ros.core.metrics import average_metrics, compute_depth_metrics
+from mono_depth_ros.datasets.kitti import generate_depth_map
+from mono_depth_ros.datasets.synth import generate_world
 from mono_depth_ros.ros.conversions import image_to_numpy, pointcloud2_to_array, split_xyz_rgb
-from mono_depth_ros.synth import generate_world
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TRAIN_CONFIG = REPO_ROOT / 'config' / 'train' / 'synth_msfusion_r18.yaml'

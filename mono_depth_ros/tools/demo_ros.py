@@ -18,10 +18,10 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from mono_depth_ros import node_process
-from mono_depth_ros.node_process import stop_node  # noqa: F401 - re-exported for demo.py
+from mono_depth_ros.ros import process as node_process
 from mono_depth_ros.ros.bag_io import BagWriter, read_bag, TF_STATIC_TOPIC
 from mono_depth_ros.ros.depth_messages import diagnostics_values, OUTPUT_TYPES
+from mono_depth_ros.ros.process import stop_node  # noqa: F401 - re-exported for demo.py
 
 NODE_START_TIMEOUT = 120.0   # seconds for the node process to load the model and match topics
 DRAIN_TIMEOUT = 20.0         # seconds to wait for the last outputs after the last frame

@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 import sys
 
-from mono_depth_ros.kitti_download import (
+from mono_depth_ros.datasets.kitti.download import (
     ARCHIVE_LIST,
     DownloadError,
     marker_path,

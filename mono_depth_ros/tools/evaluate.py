@@ -1,7 +1,7 @@
 """mono-depth-eval: score a checkpoint or saved predictions against KITTI ground truth.
 
 Predictions are resized to the ground-truth size with bilinear interpolation of depth
-(cv2.INTER_LINEAR), then scored with mono_depth_ros.metrics (clamped to [min, max] depth,
+(cv2.INTER_LINEAR), then scored with mono_depth_ros.core.metrics (clamped to [min, max] depth,
 averaged per image). Writes metrics.json, per_frame.csv, error_by_distance.png and montage.png.
 """
 
@@ -14,12 +14,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from mono_depth_ros.constants import MAX_DEPTH, MIN_DEPTH
-from mono_depth_ros.kitti.calib import load_intrinsics
-from mono_depth_ros.kitti.ground_truth import load_ground_truth, load_gt_npz, PROTOCOLS
-from mono_depth_ros.kitti.io import read_image
-from mono_depth_ros.metrics import average_metrics, depth_errors, METRIC_NAMES, scored_pixels
-from mono_depth_ros.tools.eval_report import (
+from mono_depth_ros.core.constants import MAX_DEPTH, MIN_DEPTH
+from mono_depth_ros.core.metrics import average_metrics, depth_errors, METRIC_NAMES, scored_pixels
+from mono_depth_ros.datasets.kitti.calib import load_intrinsics
+from mono_depth_ros.datasets.kitti.ground_truth import load_ground_truth, load_gt_npz, PROTOCOLS
+from mono_depth_ros.datasets.kitti.io import read_image
+from mono_depth_ros.evaluation.report import (
     DistanceBins,
     ensure_dir,
     format_table,
@@ -56,8 +56,8 @@ def load_pred_npz(path: str, frames: int) -> np.ndarray:
 
 def make_estimator(checkpoint: str, device: str, precision: str):
     """Load a checkpoint into an inference.DepthEstimator."""
-    from mono_depth_ros.checkpoint import CheckpointError, load_model
-    from mono_depth_ros.inference import DepthEstimator
+    from mono_depth_ros.inference.reference import DepthEstimator
+    from mono_depth_ros.networks.checkpoint import CheckpointError, load_model
 
     try:
         model = load_model(checkpoint)

@@ -7,13 +7,13 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from mono_depth_ros.kitti.ground_truth import (
+from mono_depth_ros.datasets.kitti.ground_truth import (
     GT_SOURCES,
     load_ground_truth,
     PROTOCOLS,
     save_gt_npz,
 )
-from mono_depth_ros.kitti.splits import read_split, SPLIT_FILES, SplitEntry
+from mono_depth_ros.datasets.kitti.splits import read_split, SPLIT_FILES, SplitEntry
 
 
 def add_split_arguments(parser: argparse.ArgumentParser) -> None:

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 def load_source(args: argparse.Namespace):
     """The model to export: from the checkpoint, or a config with random weights."""
     if args.checkpoint:
-        from mono_depth_ros.checkpoint import load_model
+        from mono_depth_ros.networks.checkpoint import load_model
         return load_model(args.checkpoint, device='cpu')
     from mono_depth_ros.networks import build_model, load_model_config
     return build_model(load_model_config(args.random_weights), load_pretrained=False).eval()
@@ -51,8 +51,8 @@ def parity(model, path: Path, size: tuple[int, int]) -> float:
     import copy
 
     from mono_depth_ros.bench.node_bench import bench_image
-    from mono_depth_ros.export import OnnxDepthEstimator
-    from mono_depth_ros.inference import DepthEstimator
+    from mono_depth_ros.inference.onnx import OnnxDepthEstimator
+    from mono_depth_ros.inference.reference import DepthEstimator
 
     image = bench_image(size)
     reference = DepthEstimator(copy.deepcopy(model), device='cpu', input_size=size)
@@ -64,7 +64,7 @@ def parity(model, path: Path, size: tuple[int, int]) -> float:
 def main(argv: list[str] | None = None) -> int:
     """Export (and optionally check) one model; exit 1 with a message on failure."""
     args = build_parser().parse_args(argv)
-    from mono_depth_ros.export import export_onnx
+    from mono_depth_ros.inference.onnx import export_onnx
 
     if args.size is not None and min(args.size) <= 0 or args.batch < 1:
         print('mono-depth-export: --size and --batch must be positive', file=sys.stderr)

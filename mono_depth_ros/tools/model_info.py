@@ -8,8 +8,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
-from mono_depth_ros.config import ConfigError
-from mono_depth_ros.constants import KITTI_BENCHMARK_CROP
+from mono_depth_ros.core.config import ConfigError
+from mono_depth_ros.core.constants import KITTI_BENCHMARK_CROP
 from mono_depth_ros.networks import available_models, build_model, load_model_config
 
 

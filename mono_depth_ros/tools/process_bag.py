@@ -15,18 +15,9 @@ import sys
 
 from tqdm import tqdm
 
-from mono_depth_ros.checkpoint import CheckpointError
-from mono_depth_ros.config import ConfigError
-from mono_depth_ros.depth_outputs import estimate_outputs, OutputSettings
-from mono_depth_ros.node_logic import fallback_intrinsics, load_estimator, StampMatcher
-from mono_depth_ros.node_params import (
-    check_model_source,
-    load_defaults,
-    NODE_NAME,
-    ParamError,
-    read_params_file,
-    validate,
-)
+from mono_depth_ros.core.config import ConfigError
+from mono_depth_ros.inference.outputs import estimate_outputs, OutputSettings
+from mono_depth_ros.networks.checkpoint import CheckpointError
 from mono_depth_ros.ros.bag_io import (
     bag_topics,
     BagError,
@@ -47,6 +38,15 @@ from mono_depth_ros.ros.depth_messages import (
     OUTPUT_TOGGLES,
     OUTPUT_TYPES,
     TOPIC_CONFIDENCE,
+)
+from mono_depth_ros.ros.node_logic import fallback_intrinsics, load_estimator, StampMatcher
+from mono_depth_ros.ros.params import (
+    check_model_source,
+    load_defaults,
+    NODE_NAME,
+    ParamError,
+    read_params_file,
+    validate,
 )
 
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')

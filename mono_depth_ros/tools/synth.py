@@ -5,7 +5,7 @@ import sys
 
 from tqdm import tqdm
 
-from mono_depth_ros.synth import generate_world
+from mono_depth_ros.datasets.synth import generate_world
 
 
 def build_parser() -> argparse.ArgumentParser:

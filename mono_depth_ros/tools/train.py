@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 import sys
 
-from mono_depth_ros.checkpoint import CheckpointError
-from mono_depth_ros.config import apply_overrides, ConfigError
+from mono_depth_ros.core.config import apply_overrides, ConfigError
 from mono_depth_ros.networks import PretrainedWeightsError
+from mono_depth_ros.networks.checkpoint import CheckpointError
 from mono_depth_ros.training.checkpoints import ensure_writable_dir, latest_checkpoint
 from mono_depth_ros.training.config import load_experiment, merge_experiment, validate_experiment
 from mono_depth_ros.training.distributed import cleanup_distributed, init_distributed

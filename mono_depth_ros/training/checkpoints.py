@@ -8,8 +8,8 @@ from typing import Any
 
 from torch import nn
 
-from mono_depth_ros.checkpoint import save_checkpoint
-from mono_depth_ros.config import ConfigError
+from mono_depth_ros.core.config import ConfigError
+from mono_depth_ros.networks.checkpoint import save_checkpoint
 
 STEP_PATTERN = re.compile(r'^step_(\d{8})\.pt$')
 BEST_NAME = 'best.pt'

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mono_depth_ros.config import apply_overrides, check_keys, ConfigError, load_yaml
-from mono_depth_ros.constants import MAX_DEPTH, MIN_DEPTH
+from mono_depth_ros.core.config import apply_overrides, check_keys, ConfigError, load_yaml
+from mono_depth_ros.core.constants import MAX_DEPTH, MIN_DEPTH
 
 # Every key an experiment may set, with its default. Sections are checked strictly: an unknown
 # key is an error that lists the valid ones. `model.config` names a network config (models/).

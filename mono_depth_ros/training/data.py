@@ -6,7 +6,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from mono_depth_ros.data import KittiDepthDataset
+from mono_depth_ros.datasets.dataset import KittiDepthDataset
 from mono_depth_ros.training.config import resolve_split
 from mono_depth_ros.training.distributed import DistInfo
 from mono_depth_ros.training.sampler import EpochIndexedDataset, ResumableSampler

@@ -9,7 +9,7 @@ import torch
 from tqdm import tqdm
 import yaml
 
-from mono_depth_ros.geometry import colorize_depth
+from mono_depth_ros.core.geometry import colorize_depth
 from mono_depth_ros.training.distributed import DistInfo
 
 METRICS_FILE = 'metrics.jsonl'

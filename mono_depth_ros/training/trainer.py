@@ -13,14 +13,14 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from mono_depth_ros.checkpoint import load_checkpoint
-from mono_depth_ros.config import apply_overrides, check_keys, ConfigError
-from mono_depth_ros.losses import DepthLoss
-from mono_depth_ros.metrics import average_metrics, compute_depth_metrics, evaluation_mask
+from mono_depth_ros.core.config import apply_overrides, check_keys, ConfigError
+from mono_depth_ros.core.metrics import average_metrics, compute_depth_metrics, evaluation_mask
 from mono_depth_ros.networks import build_model, load_model_config, LOSS_DEFAULTS
+from mono_depth_ros.networks.checkpoint import load_checkpoint
 from mono_depth_ros.training.checkpoints import CheckpointManager, ensure_writable_dir
 from mono_depth_ros.training.data import build_train_loader, build_val_loader
 from mono_depth_ros.training.distributed import all_gather_objects, any_rank, DistInfo
+from mono_depth_ros.training.losses import DepthLoss
 from mono_depth_ros.training.reporting import Reporter
 from mono_depth_ros.training.schedule import build_scheduler
 from mono_depth_ros.training.signals import StopRequest

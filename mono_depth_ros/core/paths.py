@@ -1,0 +1,37 @@
+"""Where the package's shared folders (config, models, launch) are, in a checkout or installed."""
+
+import os
+from pathlib import Path
+import sys
+
+PACKAGE = 'mono_depth_ros'
+_HERE = Path(__file__).resolve()
+# The repository root when running from a source checkout (editable install, PYTHONPATH).
+SOURCE_ROOT = _HERE.parents[2]
+
+
+def share_candidates(folder: str) -> list[Path]:
+    """Every place a shared folder may be, best first (existing or not).
+
+    The source tree's <folder>, then share/mono_depth_ros/<folder> under the install prefix of
+    this file (<prefix>/lib/pythonX.Y/site-packages/mono_depth_ros/core/paths.py), sys.prefix
+    and every AMENT_PREFIX_PATH entry (colcon and ROS installs).
+    """
+    prefixes = [*_HERE.parents[5:6], Path(sys.prefix),
+                *(Path(p) for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p)]
+    candidates = [SOURCE_ROOT / folder, *(p / 'share' / PACKAGE / folder for p in prefixes)]
+    return list(dict.fromkeys(candidates))
+
+
+def share_dirs(folder: str) -> list[Path]:
+    """The share_candidates of a folder that exist."""
+    return [path for path in share_candidates(folder) if path.is_dir()]
+
+
+def find_share_file(folder: str, name: str) -> Path:
+    """The file name in the first shared folder that holds it; FileNotFoundError lists where."""
+    candidates = [path / name for path in share_candidates(folder)]
+    found = next((path for path in candidates if path.is_file()), None)
+    if found is None:
+        raise FileNotFoundError(f'{name} not found; looked in {[str(c) for c in candidates]}')
+    return found

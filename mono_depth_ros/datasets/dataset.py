@@ -1,0 +1,147 @@
+"""A torch Dataset over a KITTI split: image, sparse ground-truth depth and intrinsics."""
+
+from collections.abc import Sequence
+import os
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from mono_depth_ros.core.constants import KITTI_BENCHMARK_CROP
+from mono_depth_ros.datasets.augment import (
+    benchmark_crop_offset,
+    color_jitter,
+    Geometry,
+    normalize,
+    random_geometry,
+    random_offset,
+    scaling,
+    translation,
+    warp,
+)
+from mono_depth_ros.datasets.kitti.calib import load_intrinsics, velo_to_image_matrix
+from mono_depth_ros.datasets.kitti.ground_truth import scan_to_depth_map
+from mono_depth_ros.datasets.kitti.io import load_velodyne, read_image, read_improved_gt
+from mono_depth_ros.datasets.kitti.splits import read_split, SplitEntry
+
+CROPS = ('benchmark', 'random', None)
+GT_SOURCES = ('velodyne', 'improved')
+
+
+class KittiDepthDataset(Dataset):
+    """Frames of a KITTI-layout split (real KITTI raw or the synthetic world) for training.
+
+    Each item is a dict: 'image' (3×H×W float32, ImageNet-normalised, colour-jittered when
+    augmenting), 'depth' (1×H×W float32 metres, 0 = no ground truth), 'intrinsics' (3×3 float32
+    for the returned image) and 'image_raw' (3×H×W uint8, same geometry, no colour jitter).
+
+    crop: 'benchmark' takes the KITTI bottom-centre 352×1216 crop (then resizes to input_size
+    if given); 'random' takes a random input_size window; None keeps the whole image (resized
+    to input_size if given). augment adds the paper's scale/rotation/flip/colour augmentation.
+    Randomness comes from a generator seeded by (seed, epoch, index): deterministic under seed.
+    gt: 'velodyne' projects the scan (camera z, nearest point per pixel), 'improved' reads the
+    depth benchmark's proj_depth/groundtruth PNGs.
+    """
+
+    def __init__(self, data_path: str | os.PathLike,
+                 split: str | os.PathLike | Sequence[SplitEntry],
+                 input_size: tuple[int, int] | None = None, crop: str | None = None,
+                 augment: bool = False, seed: int = 0, gt: str = 'velodyne',
+                 image_ext: str = '.png') -> None:
+        if crop not in CROPS:
+            raise ValueError(f'crop must be one of {CROPS}, got {crop!r}')
+        if gt not in GT_SOURCES:
+            raise ValueError(f'gt must be one of {GT_SOURCES}, got {gt!r}')
+        if crop == 'random' and input_size is None:
+            raise ValueError("crop='random' needs input_size (the crop window, (H, W))")
+        if input_size is not None and (len(input_size) != 2 or min(input_size) <= 0):
+            raise ValueError(f'input_size must be (H, W) with positive sizes, got {input_size}')
+        self.data_path = os.fspath(data_path)
+        if not os.path.isdir(self.data_path):
+            raise FileNotFoundError(f'KITTI data folder not found: {self.data_path}')
+        self.entries = list(split) if isinstance(split, Sequence) and not isinstance(
+            split, str) else read_split(split)
+        self.input_size = tuple(int(v) for v in input_size) if input_size else None
+        self.crop = crop
+        self.augment = augment
+        self.seed = seed
+        self.gt = gt
+        self.image_ext = image_ext
+        self.epoch = 0
+        self._calib_cache = {}
+
+    def __len__(self) -> int:
+        """Number of frames in the split."""
+        return len(self.entries)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch, so that each epoch draws different (reproducible) augmentations."""
+        self.epoch = int(epoch)
+
+    def rng(self, index: int) -> np.random.Generator:
+        """The random generator of one item, from (seed, epoch, index)."""
+        return np.random.default_rng([self.seed, self.epoch, index])
+
+    def calibration(self, entry: SplitEntry) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+        """Return (K, Velodyne-to-image matrix, (H, W)) of an entry's camera, cached per drive."""
+        key = (os.fspath(entry.calib_dir(self.data_path)), entry.camera)
+        if key not in self._calib_cache:
+            intrinsics, size = load_intrinsics(key[0], entry.camera)
+            velo_to_image, _ = velo_to_image_matrix(key[0], entry.camera)
+            self._calib_cache[key] = (intrinsics, velo_to_image, size)
+        return self._calib_cache[key]
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the untransformed (RGB image, ground-truth depth, K) of one frame."""
+        entry = self.entries[index]
+        intrinsics, velo_to_image, size = self.calibration(entry)
+        image = read_image(entry.image_path(self.data_path, self.image_ext))
+        if self.gt == 'improved':
+            depth = read_improved_gt(entry.improved_gt_path(self.data_path))
+        else:
+            points = load_velodyne(entry.velodyne_path(self.data_path))
+            depth = scan_to_depth_map(points, velo_to_image, size, vel_depth=False)
+        if depth.shape != image.shape[:2]:
+            raise ValueError(f'frame {entry.line()}: ground truth is {depth.shape[0]}×'
+                             f'{depth.shape[1]} but the image is {image.shape[0]}×'
+                             f'{image.shape[1]}')
+        return image, depth, intrinsics
+
+    def geometry(self, size: tuple[int, int], intrinsics: np.ndarray,
+                 rng: np.random.Generator) -> Geometry:
+        """Compose crop, resize and augmentation of one item into one affine geometry."""
+        geometry = Geometry(np.eye(3), size)
+        if self.crop == 'benchmark':
+            top, left = benchmark_crop_offset(size)
+            geometry = geometry.then(translation(-left, -top), KITTI_BENCHMARK_CROP)
+        if self.input_size and self.crop != 'random' and self.input_size != geometry.out_size:
+            sy = self.input_size[0] / geometry.out_size[0]
+            sx = self.input_size[1] / geometry.out_size[1]
+            geometry = geometry.then(scaling(sx, sy), self.input_size, focal_scale=(sx, sy))
+        out_size = self.input_size if self.crop == 'random' else geometry.out_size
+        if self.augment:
+            principal = (geometry.matrix @ [intrinsics[0, 2], intrinsics[1, 2], 1.0])[:2]
+            step = random_geometry(geometry.out_size, tuple(principal), out_size, rng)
+            geometry = geometry.then(step.matrix, step.out_size, step.depth_factor)
+        elif self.crop == 'random':
+            top, left = random_offset(geometry.out_size, out_size, rng)
+            geometry = geometry.then(translation(-left, -top), out_size)
+        return geometry
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        """Load, crop, resize and (optionally) augment one frame."""
+        if not 0 <= index < len(self.entries):
+            raise IndexError(f'index {index} out of range for {len(self.entries)} frames')
+        image, depth, intrinsics = self.load(index)
+        rng = self.rng(index)
+        geometry = self.geometry(depth.shape, intrinsics, rng)
+        image, depth, intrinsics = warp(image, depth, intrinsics, geometry)
+        colour = image.astype(np.float32) / 255.0
+        if self.augment:
+            colour = color_jitter(colour, rng)
+        return {
+            'image': torch.from_numpy(normalize(colour)),
+            'depth': torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32)[None]),
+            'intrinsics': torch.from_numpy(intrinsics.astype(np.float32)),
+            'image_raw': torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+        }

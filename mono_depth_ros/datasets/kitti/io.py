@@ -1,0 +1,61 @@
+"""Readers for KITTI raw files: Velodyne scans, images and improved ground-truth PNGs."""
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+# Files shipped with the package: split lists, the raw archive list, one date's calibration.
+KITTI_FILES = Path(__file__).resolve().parent / 'files'
+
+# Bytes per Velodyne point: four float32 values (x, y, z, reflectance).
+VELODYNE_POINT_BYTES = 16
+
+# Improved ground truth (KITTI depth benchmark) stores depth in metres times this factor.
+IMPROVED_GT_SCALE = 256.0
+
+
+class KittiFormatError(ValueError):
+    """A KITTI file exists but its content is malformed; the message names the file."""
+
+
+def require_file(path: str | os.PathLike, what: str) -> str:
+    """Return path as a string, raising FileNotFoundError naming what and path if it is absent."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{what} not found: {path}')
+    return path
+
+
+def load_velodyne(path: str | os.PathLike) -> np.ndarray:
+    """Read a Velodyne .bin scan as an N×4 float32 array of x, y, z, reflectance."""
+    path = require_file(path, 'Velodyne scan')
+    size = os.path.getsize(path)
+    if size % VELODYNE_POINT_BYTES:
+        raise KittiFormatError(
+            f'Velodyne scan {path} has {size} bytes, not a multiple of {VELODYNE_POINT_BYTES} '
+            '(4 float32 per point): the file is truncated or not a KITTI scan')
+    return np.fromfile(path, dtype=np.float32).reshape(-1, 4)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read a colour image file as an H×W×3 RGB uint8 array."""
+    path = require_file(path, 'image')
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise KittiFormatError(f'image {path} could not be decoded')
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_improved_gt(path: str | os.PathLike) -> np.ndarray:
+    """Read an improved ground-truth PNG (uint16, depth·256, 0 = none) as float32 metres."""
+    path = require_file(path, 'improved ground-truth PNG')
+    raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise KittiFormatError(f'improved ground-truth PNG {path} could not be decoded')
+    if raw.dtype != np.uint16 or raw.ndim != 2:
+        raise KittiFormatError(
+            f'improved ground-truth PNG {path} must be single-channel uint16, '
+            f'got {raw.dtype} with shape {raw.shape}')
+    return raw.astype(np.float32) / IMPROVED_GT_SCALE

@@ -1,0 +1,1 @@
+"""Evaluation layer: scoring depth against ground truth with the KITTI protocol, and reports."""

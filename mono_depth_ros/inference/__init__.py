@@ -1,0 +1,1 @@
+"""Inference layer: the DepthEstimator interface, its backends, checkpoints in, outputs out."""

@@ -1,0 +1,205 @@
+"""ONNX export of a depth network, and an ONNX Runtime estimator with the predict interface.
+
+The exported graph is the network itself: input 'image' (B×3×H×W float32, ImageNet-normalised),
+outputs 'depth' (B×1×H×W metres) and, for models with the bin head, 'confidence'. Everything
+the estimator needs besides the weights (depth range, input size, canonical focal, the model
+config) is stored in the ONNX metadata, so an .onnx file runs on its own. Pre- and
+post-processing are the fast path's (mono_depth_ros.inference.fast), on the host.
+TensorRT runs through ONNX Runtime's TensorRT execution provider where it is installed.
+"""
+
+import json
+import os
+from pathlib import Path
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+from mono_depth_ros.inference.fast import check_images, normalize_resize, resize_maps
+from mono_depth_ros.inference.reference import focal_scale, Prediction, prediction_points
+
+METADATA_KEY = 'mono_depth_ros'
+FORMAT = 'mono_depth_ros.onnx/1'
+DEFAULT_OPSET = 17
+# ONNX Runtime execution providers for each backend name, best first.
+PROVIDERS = {
+    'cpu': ['CPUExecutionProvider'],
+    'cuda': ['CUDAExecutionProvider', 'CPUExecutionProvider'],
+    'tensorrt': ['TensorrtExecutionProvider', 'CUDAExecutionProvider', 'CPUExecutionProvider'],
+}
+
+
+class OnnxExportError(RuntimeError):
+    """An ONNX file cannot be written or is not a mono_depth_ros export."""
+
+
+class _GraphOutputs(nn.Module):
+    """The network with its dict output flattened to (depth[, confidence]) for export."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.has_confidence = bool(model.has_confidence)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Depth and, with the bin head, confidence."""
+        out = self.model(image)
+        if self.has_confidence:
+            return out['depth'], out['confidence']
+        return (out['depth'],)
+
+
+def export_metadata(model: nn.Module, input_size: tuple[int, int], dynamic: bool,
+                    batch: int) -> dict:
+    """What an exported file must carry to run alone: format, shapes, range, focal, config."""
+    return {
+        'format': FORMAT, 'input_size': list(input_size), 'dynamic': bool(dynamic),
+        'batch': int(batch),
+        'min_depth': float(model.min_depth), 'max_depth': float(model.max_depth),
+        'canonical_focal': float(model.config['canonical_focal']),
+        'has_confidence': bool(model.has_confidence), 'model_config': model.config,
+    }
+
+
+def export_onnx(model: nn.Module, path: str | os.PathLike,
+                input_size: tuple[int, int] | None = None, dynamic: bool = True,
+                batch: int = 1, opset: int = DEFAULT_OPSET) -> Path:
+    """Write model as ONNX (traced at input_size; batch, height and width dynamic if asked).
+
+    The file is written next to path and renamed into place, so a failed export leaves nothing.
+    Returns the path.
+    """
+    import onnx
+
+    path = Path(path)
+    size = tuple(int(v) for v in (input_size or model.config['input_size']))
+    if len(size) != 2 or min(size) <= 0 or batch < 1:
+        raise ValueError(f'need input_size [H, W] > 0 and batch >= 1, got {size}, {batch}')
+    wrapper = _GraphOutputs(model.cpu().eval())
+    names = ['depth', 'confidence'] if wrapper.has_confidence else ['depth']
+    axes = {0: 'batch', 2: 'height', 3: 'width'}
+    dynamic_axes = {name: axes for name in ['image', *names]} if dynamic else None
+    tmp = path.with_name(path.name + '.tmp')
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # the TorchScript exporter's deprecation and trace notes
+        torch.onnx.export(wrapper, (torch.zeros(batch, 3, *size),), str(tmp), dynamo=False,
+                          input_names=['image'], output_names=names, opset_version=opset,
+                          dynamic_axes=dynamic_axes, do_constant_folding=True)
+    proto = onnx.load(str(tmp))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(export_metadata(model, size, dynamic, batch))
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The mono_depth_ros metadata of an exported file (OnnxExportError if absent or foreign)."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as error:  # noqa: BLE001 - any parse failure means "not an ONNX model"
+        raise OnnxExportError(f'{path}: not a readable ONNX file ({error})') from error
+    props = {entry.key: entry.value for entry in proto.metadata_props}
+    if METADATA_KEY not in props:
+        raise OnnxExportError(f'{path}: ONNX file has no {METADATA_KEY!r} metadata; export it '
+                              'with mono-depth-export')
+    meta = json.loads(props[METADATA_KEY])
+    if meta.get('format') != FORMAT:
+        raise OnnxExportError(f'{path}: unsupported export format {meta.get("format")!r}, '
+                              f'expected {FORMAT!r}')
+    return meta
+
+
+def available_backends() -> dict[str, bool]:
+    """Which ONNX Runtime backends (cpu, cuda, tensorrt) this installation can run."""
+    import onnxruntime as ort
+
+    have = set(ort.get_available_providers())
+    return {name: providers[0] in have for name, providers in PROVIDERS.items()}
+
+
+class OnnxDepthEstimator:
+    """DepthEstimator's predict interface over an exported .onnx file (ONNX Runtime)."""
+
+    def __init__(self, path: str | os.PathLike, device: str = 'cpu',
+                 input_size: tuple[int, int] | None = None, threads: int | None = None):
+        import onnxruntime as ort
+
+        if not Path(path).is_file():
+            raise FileNotFoundError(f'ONNX model not found: {path}')
+        self.meta = read_metadata(path)
+        backend = 'cuda' if device == 'auto' and available_backends()['cuda'] else device
+        backend = 'cpu' if backend == 'auto' else backend
+        if backend not in PROVIDERS:
+            raise ValueError(f'device must be one of auto, {", ".join(PROVIDERS)}; got {device!r}')
+        if not available_backends()[backend]:
+            raise ValueError(f'ONNX Runtime here has no {PROVIDERS[backend][0]} (available: '
+                             f'{ort.get_available_providers()}); use device="cpu"')
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        self.session = ort.InferenceSession(str(path), options, providers=PROVIDERS[backend])
+        self.device = backend
+        size = tuple(input_size) if input_size else tuple(self.meta['input_size'])
+        if not self.meta['dynamic'] and size != tuple(self.meta['input_size']):
+            raise ValueError(f'{path} was exported for the fixed size {self.meta["input_size"]}; '
+                             f'cannot run at {list(size)} (export with dynamic axes)')
+        self.input_size = (int(size[0]), int(size[1]))
+        self.has_confidence = bool(self.meta['has_confidence'])
+        self.min_depth, self.max_depth = self.meta['min_depth'], self.meta['max_depth']
+        self.canonical_focal = float(self.meta['canonical_focal'])
+        self.config = self.meta['model_config']
+        self._names = ['depth', 'confidence'] if self.has_confidence else ['depth']
+
+    def _run(self, images: list[np.ndarray], fxs: list[float | None],
+             confidence: bool = True) -> list[Prediction]:
+        """Predictions for images of any sizes, run as one batch."""
+        check_images(images)
+        if len(fxs) != len(images):
+            raise ValueError(f'got {len(images)} images but {len(fxs)} focal lengths')
+        if not self.meta['dynamic'] and len(images) != self.meta['batch']:
+            raise ValueError(f'this ONNX model was exported for batches of exactly '
+                             f'{self.meta["batch"]}, got {len(images)} images')
+        with torch.inference_mode():
+            x = torch.cat([normalize_resize(torch.from_numpy(np.ascontiguousarray(image))[None],
+                                            self.input_size) for image in images])
+            want_confidence = self.has_confidence and confidence
+            names = self._names if want_confidence else ['depth']
+            outputs = [torch.from_numpy(out) for out in
+                       self.session.run(names, {'image': x.numpy()})]
+            predictions = []
+            for i, (image, fx) in enumerate(zip(images, fxs, strict=True)):
+                size = image.shape[:2]
+                scale = focal_scale(fx, size[1], self.input_size[1], self.canonical_focal)
+                depth = resize_maps(outputs[0][i:i + 1], size)[0] * scale
+                confidence = None
+                if want_confidence:
+                    confidence = resize_maps(outputs[1][i:i + 1], size)[0].clamp(0.0, 1.0)
+                    confidence = confidence.numpy()
+                predictions.append(Prediction(depth.numpy(), confidence))
+        return predictions
+
+    def predict(self, image_rgb: np.ndarray, fx: float | None = None,
+                confidence: bool = True) -> Prediction:
+        """Depth (metres) and confidence (None when not asked) for one RGB image."""
+        return self._run([image_rgb], [fx], confidence)[0]
+
+    def predict_batch(self, images: list[np.ndarray], fxs: list[float | None] | None = None,
+                      confidence: bool = True) -> list[Prediction]:
+        """Predict several images (any sizes, e.g. several cameras) in one batch."""
+        if not images:
+            return []
+        fxs = [None] * len(images) if fxs is None else list(fxs)
+        return self._run(list(images), fxs, confidence)
+
+    def predict_points(self, image_rgb: np.ndarray, fx: float, fy: float, cx: float, cy: float,
+                       stride: int = 1, depth_range: tuple[float, float] | None = None,
+                       confidence: bool = True) -> tuple[Prediction, np.ndarray]:
+        """Prediction and its organised cloud (see inference.prediction_points)."""
+        prediction = self.predict(image_rgb, fx, confidence)
+        return prediction, prediction_points(prediction, (fx, fy, cx, cy), stride, depth_range)

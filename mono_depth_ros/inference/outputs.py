@@ -1,0 +1,122 @@
+"""What the node publishes, as arrays: depth with NaN, confidence, colour view and the cloud.
+
+Shared by mono_depth_node and mono-depth-bag so live and offline outputs are identical. Pure
+numpy on top of mono_depth_ros.core.geometry (no rclpy, no sensor_msgs).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mono_depth_ros.core.geometry import backproject, colorize_depth, decimate, filter_points
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """The output parameters of the node (see node_params) that shape the arrays."""
+
+    min_depth: float = 0.1
+    max_depth: float = 80.0
+    cloud_stride: int = 1
+    cloud_organized: bool = True
+    max_range: float = 0.0
+    min_confidence: float = 0.0
+    colorized: bool = True
+    points: bool = True
+
+    @classmethod
+    def from_params(cls, params: dict) -> 'OutputSettings':
+        """Settings from a dict of node parameter values."""
+        return cls(min_depth=params['min_depth'], max_depth=params['max_depth'],
+                   cloud_stride=params['cloud_stride'],
+                   cloud_organized=params['cloud_organized'], max_range=params['max_range'],
+                   min_confidence=params['min_confidence'],
+                   colorized=params['publish_colorized'], points=params['publish_points'])
+
+
+@dataclass
+class DepthOutputs:
+    """Arrays of one frame; points/colors are h×w×3 (organised) or N×3, None when not wanted."""
+
+    depth: np.ndarray
+    confidence: np.ndarray | None
+    colorized: np.ndarray | None
+    points: np.ndarray | None
+    colors: np.ndarray | None
+
+
+def mask_depth(depth: np.ndarray, min_depth: float, max_depth: float) -> np.ndarray:
+    """float32 copy of depth with NaN outside [min_depth, max_depth] and where not finite."""
+    depth = np.array(depth, dtype=np.float32)
+    with np.errstate(invalid='ignore'):
+        depth[~(np.isfinite(depth) & (depth >= min_depth) & (depth <= max_depth))] = np.nan
+    return depth
+
+
+def make_cloud(depth: np.ndarray, image_rgb: np.ndarray,
+               intrinsics: tuple[float, float, float, float], settings: OutputSettings,
+               confidence: np.ndarray | None = None,
+               grid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Back-project depth with (fx, fy, cx, cy); filter by range and confidence; add colours.
+
+    grid: the back-projection already made (e.g. on the GPU by an estimator's predict_points),
+    used instead of geometry.backproject; it must have the strided organised shape.
+    """
+    stride = settings.cloud_stride
+    if grid is None:
+        grid = backproject(depth, *intrinsics, stride=stride)
+    elif grid.shape != (expected := (*decimate(depth, stride).shape, 3)):
+        raise ValueError(f'back-projected grid has shape {grid.shape}, expected {expected} for '
+                         f'depth {depth.shape} at cloud stride {stride}')
+    colors = np.ascontiguousarray(decimate(image_rgb, stride))
+    use_confidence = confidence is not None and settings.min_confidence > 0
+    points = filter_points(  # a float32 copy: the grid is never changed
+        grid, max_range=settings.max_range if settings.max_range > 0 else None,
+        confidence=decimate(confidence, stride) if use_confidence else None,
+        min_confidence=settings.min_confidence if use_confidence else None)
+    if not settings.cloud_organized:
+        keep = np.all(np.isfinite(points), axis=-1)
+        points, colors = points[keep], colors[keep]
+    return points, colors
+
+
+def compute_outputs(depth: np.ndarray, confidence: np.ndarray | None, image_rgb: np.ndarray,
+                    intrinsics: tuple[float, float, float, float], settings: OutputSettings,
+                    grid: np.ndarray | None = None) -> DepthOutputs:
+    """All output arrays of one frame from the network's depth (metres) and confidence.
+
+    grid: optional back-projection of the depth masked to [min_depth, max_depth] at
+    settings.cloud_stride (an estimator's predict_points), so the cloud is not made twice.
+    """
+    if depth.shape != image_rgb.shape[:2]:
+        raise ValueError(f'depth {depth.shape} and image {image_rgb.shape[:2]} sizes differ')
+    depth = mask_depth(depth, settings.min_depth, settings.max_depth)
+    if confidence is not None:
+        confidence = np.clip(np.asarray(confidence, dtype=np.float32), 0.0, 1.0)
+    colorized = colorize_depth(depth, settings.min_depth, settings.max_depth) \
+        if settings.colorized else None
+    points = colors = None
+    if settings.points:
+        points, colors = make_cloud(depth, image_rgb, intrinsics, settings, confidence, grid)
+    return DepthOutputs(depth, confidence, colorized, points, colors)
+
+
+def estimate_outputs(estimator, image_rgb: np.ndarray,
+                     intrinsics: tuple[float, float, float, float], settings: OutputSettings,
+                     confidence: bool = True) -> DepthOutputs:
+    """Run an estimator (any backend) on one frame and build its outputs.
+
+    The cloud comes from the estimator's predict_points (back-projected on its device: the GPU
+    for the fast backend) when settings.points is set. Confidence is computed only when it is
+    wanted (confidence=True) or filters the cloud (min_confidence > 0).
+    """
+    need_confidence = confidence or (settings.points and settings.min_confidence > 0)
+    grid = None
+    if settings.points:
+        prediction, grid = estimator.predict_points(
+            image_rgb, *intrinsics, stride=settings.cloud_stride,
+            depth_range=(settings.min_depth, settings.max_depth), confidence=need_confidence)
+    else:
+        prediction = estimator.predict(image_rgb, fx=intrinsics[0], confidence=need_confidence)
+    return compute_outputs(prediction.depth, prediction.confidence, image_rgb, intrinsics,
+                           settings, grid)

@@ -1,0 +1,95 @@
+"""Checkpoints: atomic save, checked load, and rebuilding the model a checkpoint describes.
+
+A checkpoint is a torch file holding a dict with 'format' (CHECKPOINT_FORMAT), 'model_config'
+(the model's complete config), 'input_size' [H, W], 'depth_range' [min, max], 'state_dict'
+(CPU tensors) and 'extra' (whatever the caller adds: optimizer, step, train config ...).
+Files are read with torch.load(weights_only=True), so 'extra' may hold tensors, numbers,
+strings, lists, tuples and dicts only (store RNG states as tensors or lists, not numpy objects).
+"""
+
+import os
+from pathlib import Path
+import tempfile
+from typing import Any
+
+import torch
+from torch import nn
+
+from mono_depth_ros.core.config import ConfigError
+from mono_depth_ros.networks import build_model
+
+CHECKPOINT_FORMAT = 'mono_depth_ros/checkpoint/v1'
+REQUIRED_KEYS = ('format', 'model_config', 'input_size', 'depth_range', 'state_dict', 'extra')
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, unreadable, of another format or does not fit its model."""
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra: Any) -> Path:
+    """Write model (config, input size, depth range, weights) and extra to path atomically."""
+    path = Path(path)
+    config = getattr(model, 'config', None)
+    if not isinstance(config, dict):
+        raise CheckpointError(f'cannot save {path}: the model has no config (use build_model)')
+    payload = {
+        'format': CHECKPOINT_FORMAT,
+        'model_config': config,
+        'input_size': list(config['input_size']),
+        'depth_range': [float(model.min_depth), float(model.max_depth)],
+        'state_dict': {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        'extra': extra,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(handle, 'wb') as stream:
+            torch.save(payload, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a checkpoint dict (CPU tensors); CheckpointError names the path."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f'checkpoint not found: {path}')
+    try:
+        data = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as error:
+        raise CheckpointError(
+            f'checkpoint {path} is corrupt or holds objects other than plain data '
+            f'(tensors, numbers, strings, lists, dicts): {error}') from error
+    if not isinstance(data, dict) or data.get('format') != CHECKPOINT_FORMAT:
+        found = data.get('format') if isinstance(data, dict) else type(data).__name__
+        raise CheckpointError(
+            f'{path} is not a mono_depth_ros checkpoint (format {found!r}, expected '
+            f"{CHECKPOINT_FORMAT!r}); a bare state dict or another project's file will not do")
+    missing = [key for key in REQUIRED_KEYS if key not in data]
+    if missing:
+        raise CheckpointError(f'checkpoint {path} lacks {missing}')
+    return data
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = 'cpu') -> nn.Module:
+    """Rebuild the checkpoint's model (no ImageNet file needed), load weights strictly, eval."""
+    data = load_checkpoint(path)
+    config = dict(data['model_config'])
+    config['input_size'] = list(data['input_size'])
+    try:
+        model = build_model(config, load_pretrained=False)
+    except (ConfigError, ValueError) as error:
+        raise CheckpointError(f'checkpoint {path} has an invalid model config: {error}') from error
+    try:
+        model.load_state_dict(data['state_dict'], strict=True)
+    except RuntimeError as error:
+        raise CheckpointError(
+            f'checkpoint {path} does not match its model {config.get("name")!r}: {error}'
+        ) from error
+    return model.to(device).eval()

@@ -1,0 +1,200 @@
+"""The node's plumbing without rclpy: newest-frame slot, stamp matcher, statistics, throttling.
+
+Everything here is pure Python so it is unit-tested directly; mono_depth_ros.ros.node wires it to
+ROS. Stamps are integer nanoseconds; clocks are time.monotonic() seconds passed in explicitly.
+"""
+
+from collections import deque
+from dataclasses import dataclass, field
+import threading
+from typing import Any
+
+import numpy as np
+
+from mono_depth_ros.core.constants import KITTI_IMAGE_SIZE, KITTI_INTRINSICS
+from mono_depth_ros.core.geometry import scale_intrinsics
+
+# Recent CameraInfo messages, and images waiting for theirs, kept for matching by stamp.
+CAMERA_INFO_BUFFER = 10
+# Frames over which rate and latency percentiles are computed.
+STATS_WINDOW = 100
+
+
+class LatestSlot:
+    """A queue of one: put() replaces the pending item (counted as dropped), take() waits."""
+
+    def __init__(self) -> None:
+        self._item: Any = None
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def put(self, item: Any) -> bool:
+        """Store item as the pending one; return True if it replaced an unprocessed item."""
+        with self._cond:
+            replaced = self._item is not None
+            self._item = item
+            self._cond.notify()
+            return replaced
+
+    def take(self, timeout: float | None = None) -> Any:
+        """Remove and return the pending item, waiting up to timeout; None if none or closed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._item is not None or self._closed, timeout)
+            item, self._item = self._item, None
+            return item
+
+    def close(self) -> None:
+        """Wake every waiter; take() returns None from now on once the slot is empty."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class StampMatcher:
+    """Pairs images with the CameraInfo of the same stamp (within a tolerance), either order.
+
+    Keeps the last `buffer` infos and up to `buffer` images waiting for their info (the info
+    topic may lag the image topic by a few frames, as message_filters' queue allows). When an
+    info completes a waiting image, the images older than it are given up; so is the oldest
+    waiting image when the queue is full. Both add_* methods return (pair or None, number of
+    images given up).
+    """
+
+    def __init__(self, tolerance_ns: int, buffer: int = CAMERA_INFO_BUFFER) -> None:
+        self.tolerance_ns = int(tolerance_ns)
+        self._infos: deque[tuple[int, Any]] = deque(maxlen=buffer)
+        self._waiting: deque[tuple[int, Any]] = deque()
+        self._buffer = buffer
+
+    def _find_info(self, stamp_ns: int) -> Any:
+        """The buffered info closest to stamp_ns within the tolerance, or None."""
+        best, best_gap = None, None
+        for info_stamp, info in self._infos:
+            gap = abs(info_stamp - stamp_ns)
+            if gap <= self.tolerance_ns and (best_gap is None or gap < best_gap):
+                best, best_gap = info, gap
+        return best
+
+    def add_info(self, stamp_ns: int, info: Any) -> tuple[tuple[Any, Any] | None, int]:
+        """Buffer an info; pair it with its waiting image, giving up the older waiting ones."""
+        stamp_ns = int(stamp_ns)
+        self._infos.append((stamp_ns, info))
+        for index, (image_stamp, image) in enumerate(self._waiting):
+            if abs(image_stamp - stamp_ns) <= self.tolerance_ns:
+                for _ in range(index + 1):
+                    self._waiting.popleft()
+                return (image, info), index
+        return None, 0
+
+    def add_image(self, stamp_ns: int, image: Any) -> tuple[tuple[Any, Any] | None, int]:
+        """Pair an image with its buffered info, or queue it (giving up the oldest if full)."""
+        info = self._find_info(int(stamp_ns))
+        if info is not None:
+            return (image, info), 0
+        self._waiting.append((int(stamp_ns), image))
+        if len(self._waiting) > self._buffer:
+            self._waiting.popleft()
+            return None, 1
+        return None, 0
+
+    def has_infos(self) -> bool:
+        """True once any CameraInfo has been buffered."""
+        return bool(self._infos)
+
+
+def fallback_intrinsics(image_size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """KITTI's left colour camera intrinsics (constants.KITTI_INTRINSICS) at image_size (H, W)."""
+    return scale_intrinsics(*KITTI_INTRINSICS, KITTI_IMAGE_SIZE, image_size)
+
+
+class ErrorThrottle:
+    """Decides whether an error of a given kind is logged now (once per period per kind)."""
+
+    def __init__(self, period: float) -> None:
+        self.period = period
+        self._last: dict[str, float] = {}
+
+    def should_log(self, kind: str, now: float) -> bool:
+        """True for the first error of this kind and then at most once per period."""
+        last = self._last.get(kind)
+        if last is not None and now - last < self.period:
+            return False
+        self._last[kind] = now
+        return True
+
+
+@dataclass
+class FrameStats:
+    """Counters, processing rate and in-to-out latency of the node (thread-safe)."""
+
+    received: int = 0
+    processed: int = 0
+    dropped_busy: int = 0
+    dropped_unmatched: int = 0
+    invalid: int = 0
+    skipped_no_subscribers: int = 0
+    errors: int = 0
+    last_error: str = ''
+    _latencies: deque = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
+    _done_times: deque = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, name: str, amount: int = 1) -> None:
+        """Add amount to one of the counters."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + amount)
+
+    def error(self, message: str) -> None:
+        """Record a bad input or a failure (kept as the last error)."""
+        with self._lock:
+            self.errors += 1
+            self.last_error = message
+
+    def processed_frame(self, received_at: float, done_at: float) -> None:
+        """Record a processed frame that arrived at received_at and was published at done_at."""
+        with self._lock:
+            self.processed += 1
+            self._latencies.append(done_at - received_at)
+            self._done_times.append(done_at)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters plus rate (Hz) and latency p50/p95 (ms) over the recent window."""
+        with self._lock:
+            latencies = np.array(self._latencies, dtype=np.float64) * 1e3
+            times = list(self._done_times)
+            result = {name: getattr(self, name) for name in (
+                'received', 'processed', 'dropped_busy', 'dropped_unmatched', 'invalid',
+                'skipped_no_subscribers', 'errors', 'last_error')}
+        span = times[-1] - times[0] if len(times) > 1 else 0.0
+        result['rate_hz'] = (len(times) - 1) / span if span > 0 else 0.0
+        result['latency_p50_ms'] = float(np.percentile(latencies, 50)) if len(latencies) else 0.0
+        result['latency_p95_ms'] = float(np.percentile(latencies, 95)) if len(latencies) else 0.0
+        return result
+
+
+def load_estimator(params: dict[str, Any]) -> tuple[Any, str]:
+    """The DepthEstimator the parameters ask for, and a name for the model (for diagnostics).
+
+    Loads params['checkpoint'] with checkpoint.load_model (or, with backend onnx, the exported
+    .onnx file), or, only when params['allow_random_weights'] is true and no checkpoint is
+    given, builds params['model_config'] with random weights. Imports torch lazily.
+    """
+    from mono_depth_ros.inference.reference import create_estimator
+    from mono_depth_ros.networks import build_model, load_model_config
+    from mono_depth_ros.networks.checkpoint import load_model
+
+    size = (params['input_height'], params['input_width'])
+    options = {'device': params['device'], 'precision': params['precision'],
+               'input_size': size if all(size) else None}
+    if params['backend'] == 'onnx':
+        estimator = create_estimator(params['checkpoint'], 'onnx', **options)
+        return estimator, f'{estimator.config.get("name", "model")} ({params["checkpoint"]})'
+    if params['checkpoint']:
+        model = load_model(params['checkpoint'], device='cpu')
+        name = f'{model.config.get("name", "model")} ({params["checkpoint"]})'
+    else:
+        model = build_model(load_model_config(params['model_config']), load_pretrained=False)
+        model.eval()
+        name = f'{model.config.get("name", "model")} (RANDOM WEIGHTS)'
+    return create_estimator(model, params['backend'], compile=params['compile'],
+                            **options), name

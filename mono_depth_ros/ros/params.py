@@ -1,0 +1,206 @@
+"""Every parameter of mono_depth_node, declared once: type, range, choices and description.
+
+Pure data and validation (no rclpy). Defaults live only in config/mono_depth_node.yaml; the node
+turns these specs into ParameterDescriptors and the README table is generated from them.
+"""
+
+from dataclasses import dataclass
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from mono_depth_ros.core.config import ConfigError, load_yaml
+from mono_depth_ros.core.paths import find_share_file
+
+NODE_NAME = 'mono_depth_node'
+PARAMS_FILE = 'mono_depth_node.yaml'
+
+
+class ParamError(ConfigError):
+    """A node parameter has a value it cannot take; the message says what to set."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One node parameter: name, Python type, description, limits and whether it is fixed."""
+
+    name: str
+    type: type
+    description: str
+    choices: tuple[str, ...] = ()
+    range: tuple[float, float] | None = None
+    step: int = 0
+    read_only: bool = False
+
+    def limits(self) -> str:
+        """Human-readable allowed values, for errors and the README."""
+        if self.choices:
+            return ', '.join(self.choices)
+        if self.range is not None:
+            text = f'[{self.range[0]:g}, {self.range[1]:g}]'
+            return text + (f' step {self.step}' if self.step else '')
+        return ''
+
+
+SPECS: tuple[ParamSpec, ...] = (
+    ParamSpec('checkpoint', str, 'Checkpoint file (.pt) written by mono-depth-train, or an .onnx '
+              'file from mono-depth-export with backend onnx; required unless '
+              'allow_random_weights is true.', read_only=True),
+    ParamSpec('backend', str, 'Inference backend: torch (reference), fast (folded BatchNorm; '
+              'GPU preprocessing and CUDA graphs on CUDA) or onnx (ONNX Runtime on an exported '
+              'model given as checkpoint).', choices=('torch', 'fast', 'onnx'), read_only=True),
+    ParamSpec('compile', bool, 'With backend fast: torch.compile the network (inductor, '
+              'static shapes; needs a C++ compiler on the CPU). The first frame waits for the '
+              'compilation (about a minute on a small CPU).', read_only=True),
+    ParamSpec('allow_random_weights', bool, 'Build model_config with random weights instead of '
+              'loading a checkpoint (for trying the node only: the depth is meaningless).',
+              read_only=True),
+    ParamSpec('model_config', str, 'Network config name or path (models/*.yaml), used only with '
+              'allow_random_weights; a checkpoint carries its own config.', read_only=True),
+    ParamSpec('device', str, 'Inference device; auto picks CUDA when available.',
+              choices=('auto', 'cuda', 'cpu'), read_only=True),
+    ParamSpec('precision', str, 'Inference precision (fp16/bf16 only on CUDA).',
+              choices=('fp32', 'fp16', 'bf16'), read_only=True),
+    ParamSpec('input_height', int, 'Network input height in pixels; 0 uses the model input size.',
+              range=(0, 2048), step=32, read_only=True),
+    ParamSpec('input_width', int, 'Network input width in pixels; 0 uses the model input size.',
+              range=(0, 4096), step=32, read_only=True),
+    ParamSpec('image_transport', str, 'Subscribe to image (sensor_msgs/Image) or '
+              'image/compressed (sensor_msgs/CompressedImage).',
+              choices=('raw', 'compressed'), read_only=True),
+    ParamSpec('input_qos', str, 'QoS of the image and camera_info subscriptions.',
+              choices=('sensor_data', 'reliable'), read_only=True),
+    ParamSpec('stamp_tolerance', float, 'Seconds within which an image and a CameraInfo stamp '
+              'count as the same frame.', range=(0.0, 1.0)),
+    ParamSpec('camera_info_timeout', float, 'Seconds without CameraInfo before falling back to '
+              'the KITTI intrinsics scaled to the image size (with a warning).',
+              range=(0.0, 3600.0)),
+    ParamSpec('output_qos', str, 'QoS of the outputs: reliable (RViz, bags, depth_image_proc) '
+              'or sensor_data (best effort).',
+              choices=('reliable', 'sensor_data'), read_only=True),
+    ParamSpec('min_depth', float, 'Metres; depth below this is published as NaN and is the '
+              'near end of the colour scale.', range=(0.001, 1000.0)),
+    ParamSpec('max_depth', float, 'Metres; depth above this is published as NaN and is the far '
+              'end of the colour scale.', range=(0.01, 1000.0)),
+    ParamSpec('publish_depth', bool, 'Publish depth (32FC1 metres) and depth/camera_info.'),
+    ParamSpec('publish_confidence', bool, 'Publish depth/confidence (models with a bin head).'),
+    ParamSpec('publish_colorized', bool, 'Publish depth/colorized (bgr8, fixed metric scale).'),
+    ParamSpec('publish_points', bool, 'Publish points (PointCloud2, xyz + rgb, optical frame).'),
+    ParamSpec('cloud_stride', int, 'Keep every n-th row and column of the depth in the cloud.',
+              range=(1, 64), step=1),
+    ParamSpec('cloud_organized', bool, 'Organised cloud (one point per kept pixel, NaN where '
+              'invalid) or only the valid points.'),
+    ParamSpec('max_range', float, 'Metres; points farther than this are left out of the cloud '
+              '(0: no limit).', range=(0.0, 1000.0)),
+    ParamSpec('min_confidence', float, 'Points with a lower confidence are left out of the cloud '
+              '(models with a bin head).', range=(0.0, 1.0)),
+    ParamSpec('error_log_period', float, 'Seconds between two log lines about the same kind of '
+              'bad input (each one is still counted in diagnostics).', range=(0.0, 86400.0)),
+    ParamSpec('diagnostics_period', float, 'Seconds between /diagnostics messages.',
+              range=(0.1, 60.0), read_only=True),
+)
+SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
+
+
+def default_params_file() -> Path:
+    """Locate config/mono_depth_node.yaml in the source tree or the installed share folder."""
+    try:
+        return find_share_file('config', PARAMS_FILE)
+    except FileNotFoundError as error:
+        raise ParamError(str(error)) from None
+
+
+def read_params_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The node's values in a ros2 params file (under mono_depth_node or /**), validated."""
+    data = load_yaml(path)
+    for key in (NODE_NAME, '/' + NODE_NAME, '/**'):
+        section = data.get(key)
+        if isinstance(section, dict) and isinstance(section.get('ros__parameters'), dict):
+            return validate(section['ros__parameters'], where=str(path))
+    raise ParamError(f'{path} must hold {NODE_NAME}: ros__parameters: {{...}}')
+
+
+def load_defaults(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Read the defaults of every parameter from the params file, strictly and type-checked."""
+    path = Path(path) if path is not None else default_params_file()
+    values = read_params_file(path)
+    missing = sorted(set(SPEC_BY_NAME) - set(values))
+    if missing:
+        raise ParamError(f'{path} gives no default for parameter(s) {missing}')
+    return values
+
+
+def check_value(name: str, value: Any) -> Any:
+    """Return value converted to the parameter's type, or raise ParamError saying what to set."""
+    if name not in SPEC_BY_NAME:
+        raise ParamError(f'unknown parameter {name!r}; valid parameters are '
+                         f'{sorted(SPEC_BY_NAME)}')
+    spec = SPEC_BY_NAME[name]
+    if spec.type is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not spec.type:
+        raise ParamError(f'parameter {name!r} must be a {spec.type.__name__}, got {value!r}')
+    if spec.choices and value not in spec.choices:
+        raise ParamError(f'parameter {name!r} = {value!r} is not allowed; set it to one of: '
+                         f'{spec.limits()}')
+    if spec.range is not None:
+        low, high = spec.range
+        bad_step = spec.step and value != high and (value - low) % spec.step
+        if not (low <= value <= high) or (isinstance(value, float) and math.isnan(value)) \
+                or bad_step:
+            raise ParamError(f'parameter {name!r} = {value!r} is out of range; set it within '
+                             f'{spec.limits()}')
+    return value
+
+
+def validate(values: dict[str, Any], where: str = 'parameters') -> dict[str, Any]:
+    """Check every value and the relations between them; return the converted values."""
+    unknown = sorted(set(values) - set(SPEC_BY_NAME))
+    if unknown:
+        raise ParamError(f'unknown parameter(s) {unknown} in {where}; valid parameters are '
+                         f'{sorted(SPEC_BY_NAME)}')
+    checked = {name: check_value(name, value) for name, value in values.items()}
+    if 'min_depth' in checked and 'max_depth' in checked \
+            and checked['min_depth'] >= checked['max_depth']:
+        raise ParamError(f'min_depth ({checked["min_depth"]}) must be below max_depth '
+                         f'({checked["max_depth"]}) in {where}')
+    if (checked.get('input_height', 0) == 0) != (checked.get('input_width', 0) == 0):
+        raise ParamError(f'set both input_height and input_width, or both to 0, in {where}')
+    return checked
+
+
+def check_model_source(values: dict[str, Any]) -> None:
+    """Fail unless a checkpoint file exists or random weights are explicitly allowed."""
+    path = values['checkpoint']
+    if path and not os.path.isfile(path):
+        raise ParamError(f'checkpoint file not found: {path!r}; set the parameter checkpoint '
+                         'to a .pt file written by mono-depth-train')
+    if values['backend'] == 'onnx' and not str(path).endswith('.onnx'):
+        raise ParamError(f'backend onnx runs an exported model: set the parameter checkpoint to '
+                         f'an .onnx file written by mono-depth-export (got {path!r})')
+    if values['backend'] != 'onnx' and str(path).endswith('.onnx'):
+        raise ParamError(f'checkpoint {path!r} is an ONNX model: set the parameter backend to '
+                         'onnx')
+    if values.get('compile') and values['backend'] != 'fast':
+        raise ParamError(f'compile applies to backend fast only (backend is '
+                         f'{values["backend"]!r}): set backend to fast or compile to false')
+    if not path and not values['allow_random_weights']:
+        raise ParamError('no model: set the parameter checkpoint to a .pt file written by '
+                         'mono-depth-train (or allow_random_weights:=true to try the node with '
+                         'random weights)')
+
+
+def markdown_table(defaults: dict[str, Any] | None = None) -> str:
+    """The README's parameter table: name, type, default, allowed values, description."""
+    defaults = load_defaults() if defaults is None else defaults
+    rows = ['| parameter | type | default | allowed | description |',
+            '| --- | --- | --- | --- | --- |']
+    for spec in SPECS:
+        default = defaults[spec.name]
+        shown = repr(default) if isinstance(default, str) else str(default).lower() \
+            if isinstance(default, bool) else str(default)
+        fixed = ' (read-only)' if spec.read_only else ''
+        rows.append(f'| `{spec.name}` | {spec.type.__name__} | `{shown}` | {spec.limits()} | '
+                    f'{spec.description}{fixed} |')
+    return '\n'.join(rows)

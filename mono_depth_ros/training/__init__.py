@@ -1,0 +1,1 @@
+"""Training layer: experiment configs, losses, the trainer, data loaders, DDP and checkpoints."""
