@@ -9,8 +9,8 @@ pytest.importorskip('rclpy')
 from std_msgs.msg import Header  # noqa: E402
 
 from mono_depth_ros.ros.conversions import depth_to_image  # noqa: E402
+from mono_depth_ros.ros.player import DriveRun, latency_stats  # noqa: E402
 from mono_depth_ros.tools import demo  # noqa: E402
-from mono_depth_ros.tools.demo_ros import DriveRun, latency_stats  # noqa: E402
 
 
 def args(**kwargs) -> argparse.Namespace:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from mono_depth_ros.inference.estimator import DepthEstimator
 from mono_depth_ros.inference.onnx import (
     available_backends,
     export_onnx,
@@ -18,7 +19,7 @@ from mono_depth_ros.inference.onnx import (
     OnnxExportError,
     read_metadata,
 )
-from mono_depth_ros.inference.reference import DepthEstimator
+from mono_depth_ros.inference.reference import ReferenceEstimator
 from mono_depth_ros.networks import build_model, load_model_config
 from mono_depth_ros.networks.checkpoint import save_checkpoint
 from mono_depth_ros.tools import export_onnx as export_tool
@@ -59,7 +60,7 @@ def images():
 
 @pytest.mark.slow
 def test_onnx_runtime_matches_pytorch(msfusion, dynamic_onnx, images):
-    reference = DepthEstimator(copy.deepcopy(msfusion), device='cpu')
+    reference = ReferenceEstimator(copy.deepcopy(msfusion), device='cpu')
     onnx = OnnxDepthEstimator(dynamic_onnx, device='cpu')
     fxs = [650.0, None]
     for want, have in zip(reference.predict_batch(images, fxs), onnx.predict_batch(images, fxs),
@@ -69,7 +70,7 @@ def test_onnx_runtime_matches_pytorch(msfusion, dynamic_onnx, images):
         assert np.max(np.abs(want.confidence - have.confidence)) < TOLERANCE
     # Dynamic height and width: another network input size runs and still matches.
     other = (128, 416)
-    want = DepthEstimator(copy.deepcopy(msfusion), device='cpu', input_size=other)
+    want = ReferenceEstimator(copy.deepcopy(msfusion), device='cpu', input_size=other)
     have = OnnxDepthEstimator(dynamic_onnx, device='cpu', input_size=other)
     assert rel_diff(want.predict(images[0]).depth, have.predict(images[0]).depth) < TOLERANCE
 
@@ -145,21 +146,22 @@ def test_foreign_onnx_without_metadata_is_rejected(tmp_path):
 def test_gpu_execution_providers(backend, dynamic_onnx, msfusion, images):
     if not available_backends()[backend] or not torch.cuda.is_available():
         pytest.skip(f'ONNX Runtime here has no {backend} execution provider (CPU-only install)')
-    reference = DepthEstimator(copy.deepcopy(msfusion), device='cpu')
+    reference = ReferenceEstimator(copy.deepcopy(msfusion), device='cpu')
     onnx = OnnxDepthEstimator(dynamic_onnx, device=backend)
     tolerance = 5e-3 if backend == 'cuda' else 2e-2  # TF32 / TensorRT kernel choices
     assert rel_diff(reference.predict(images[1]).depth, onnx.predict(images[1]).depth) < tolerance
 
 
 def test_create_estimator_dispatches_to_every_backend(msfusion, dynamic_onnx, images):
+    from mono_depth_ros.inference.backends import create_estimator
     from mono_depth_ros.inference.fast import FastDepthEstimator
-    from mono_depth_ros.inference.reference import create_estimator
 
     torch_path = create_estimator(copy.deepcopy(msfusion), 'torch', device='cpu')
     fast = create_estimator(copy.deepcopy(msfusion), 'fast', device='cpu')
     onnx = create_estimator(dynamic_onnx, 'onnx', device='cpu')
-    assert isinstance(torch_path, DepthEstimator) and isinstance(fast, FastDepthEstimator)
+    assert isinstance(torch_path, ReferenceEstimator) and isinstance(fast, FastDepthEstimator)
     assert isinstance(onnx, OnnxDepthEstimator)
+    assert all(isinstance(e, DepthEstimator) for e in (torch_path, fast, onnx))  # one interface
     want = torch_path.predict(images[1], fx=500.0).depth
     for estimator in (fast, onnx):
         assert rel_diff(want, estimator.predict(images[1], fx=500.0).depth) < TOLERANCE

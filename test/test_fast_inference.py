@@ -13,7 +13,7 @@ import torch
 
 from mono_depth_ros.core.geometry import backproject
 from mono_depth_ros.inference.fast import backproject_torch, cpp_compiler, FastDepthEstimator
-from mono_depth_ros.inference.reference import DepthEstimator
+from mono_depth_ros.inference.reference import ReferenceEstimator
 from mono_depth_ros.networks import build_model, load_model_config
 
 CPU_FP32_TOLERANCE = 1e-4
@@ -53,7 +53,7 @@ def rel_diff(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_fast_cpu_matches_reference(msfusion, fast, images):
-    reference = DepthEstimator(copy.deepcopy(msfusion), device='cpu')
+    reference = ReferenceEstimator(copy.deepcopy(msfusion), device='cpu')
     fxs = [500.0, None]
     expected = reference.predict_batch(images, fxs)
     got = fast.predict_batch(images, fxs)
@@ -67,7 +67,7 @@ def test_fast_cpu_matches_reference(msfusion, fast, images):
 
 def test_fast_cpu_options_keep_numerics(images):
     model = small_model('unet_r18')  # no bin head: confidence is None
-    want = DepthEstimator(copy.deepcopy(model), device='cpu').predict(images[0])
+    want = ReferenceEstimator(copy.deepcopy(model), device='cpu').predict(images[0])
     keys = set(model.state_dict())
     for options in ({'channels_last': True}, {'fold_bn': False}):
         fast = FastDepthEstimator(model, device='cpu', **options)
@@ -175,7 +175,7 @@ def test_compiled_body_matches_reference(msfusion, images):
     assert isinstance(compiled.model.body, OptimizedModule)  # the body really runs compiled
     assert not isinstance(FastDepthEstimator(copy.deepcopy(msfusion), device='cpu').model.body,
                           OptimizedModule)
-    want = DepthEstimator(copy.deepcopy(msfusion), device='cpu').predict(images[1], fx=500.0)
+    want = ReferenceEstimator(copy.deepcopy(msfusion), device='cpu').predict(images[1], fx=500.0)
     for _ in range(2):  # the first call compiles, the second runs the compiled code
         have = compiled.predict(images[1], fx=500.0)
         assert rel_diff(want.depth, have.depth) < CPU_FP32_TOLERANCE
@@ -187,7 +187,7 @@ def test_compiled_body_matches_reference(msfusion, images):
 def test_fast_cuda_matches_reference(msfusion, images, precision):
     if precision == 'bf16' and not torch.cuda.is_bf16_supported():
         pytest.skip('this GPU has no bf16')
-    reference = DepthEstimator(copy.deepcopy(msfusion), device='cuda', precision=precision)
+    reference = ReferenceEstimator(copy.deepcopy(msfusion), device='cuda', precision=precision)
     fast = FastDepthEstimator(copy.deepcopy(msfusion), device='cuda', precision=precision)
     for _ in range(2):  # first call captures the CUDA graph, second replays it
         got = fast.predict_batch(images, [500.0, None])

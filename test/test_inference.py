@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mono_depth_ros.inference.reference import DepthEstimator, focal_scale, Prediction
+from mono_depth_ros.inference.estimator import focal_scale, Prediction
+from mono_depth_ros.inference.reference import ReferenceEstimator
 from mono_depth_ros.networks import build_model, load_model_config
 
 CANONICAL = 721.5377  # canonical_focal of the shipped configs (KITTI cam 2)
@@ -46,7 +47,7 @@ def test_focal_scale_numbers():
 
 
 def test_depth_at_image_resolution_with_focal_scaling(constant_model):
-    estimator = DepthEstimator(constant_model, device='cpu', input_size=(64, 96))
+    estimator = ReferenceEstimator(constant_model, device='cpu', input_size=(64, 96))
     assert estimator.device == torch.device('cpu')
     image = random_image(50, 96)
     plain = estimator.predict(image)
@@ -62,7 +63,7 @@ def test_depth_at_image_resolution_with_focal_scaling(constant_model):
 
 
 def test_predict_batch_several_cameras(constant_model):
-    estimator = DepthEstimator(constant_model, device='cpu', input_size=(32, 64))
+    estimator = ReferenceEstimator(constant_model, device='cpu', input_size=(32, 64))
     images = [random_image(40, 64, 1), random_image(33, 128, 2)]
     results = estimator.predict_batch(images, [CANONICAL, 3 * CANONICAL])
     assert [r.depth.shape for r in results] == [(40, 64), (33, 128)]
@@ -74,7 +75,7 @@ def test_predict_batch_several_cameras(constant_model):
 
 
 def test_outputs_match_the_model_run_by_hand(msfusion):
-    estimator = DepthEstimator(msfusion, device='cpu', input_size=(64, 96))
+    estimator = ReferenceEstimator(msfusion, device='cpu', input_size=(64, 96))
     image = random_image(64, 96, 5)
     result = estimator.predict(image)
     x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
@@ -88,7 +89,7 @@ def test_outputs_match_the_model_run_by_hand(msfusion):
 
 
 def test_confidence_in_unit_range_at_image_resolution(msfusion):
-    estimator = DepthEstimator(msfusion, device='cpu', input_size=(64, 96))
+    estimator = ReferenceEstimator(msfusion, device='cpu', input_size=(64, 96))
     result = estimator.predict(random_image(71, 130, 3), fx=500.0)
     assert result.confidence.shape == (71, 130) and result.confidence.dtype == np.float32
     assert 0.0 <= result.confidence.min() and result.confidence.max() <= 1.0
@@ -99,7 +100,7 @@ def test_confidence_in_unit_range_at_image_resolution(msfusion):
 def test_confidence_off_and_points_of_the_reference(msfusion):
     from mono_depth_ros.core.geometry import backproject
 
-    estimator = DepthEstimator(msfusion, device='cpu', input_size=(64, 96))
+    estimator = ReferenceEstimator(msfusion, device='cpu', input_size=(64, 96))
     image = random_image(50, 90, 4)
     full = estimator.predict(image, fx=300.0)
     lean = estimator.predict(image, fx=300.0, confidence=False)
@@ -116,7 +117,7 @@ def test_confidence_off_and_points_of_the_reference(msfusion):
 
 
 def test_default_input_size_and_auto_device(constant_model):
-    estimator = DepthEstimator(constant_model)
+    estimator = ReferenceEstimator(constant_model)
     assert estimator.input_size == (352, 1216)
     expected = 'cuda' if torch.cuda.is_available() else 'cpu'
     assert estimator.device.type == expected
@@ -126,15 +127,15 @@ def test_default_input_size_and_auto_device(constant_model):
 
 def test_bad_arguments_are_named(constant_model):
     with pytest.raises(ValueError, match='precision must be one of'):
-        DepthEstimator(constant_model, device='cpu', precision='int8')
+        ReferenceEstimator(constant_model, device='cpu', precision='int8')
     with pytest.raises(ValueError, match="precision 'fp16' needs a CUDA device"):
-        DepthEstimator(constant_model, device='cpu', precision='fp16')
+        ReferenceEstimator(constant_model, device='cpu', precision='fp16')
     with pytest.raises(ValueError, match='device must be'):
-        DepthEstimator(constant_model, device='tpu')
+        ReferenceEstimator(constant_model, device='tpu')
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match='CUDA is not available'):
-            DepthEstimator(constant_model, device='cuda')
-    estimator = DepthEstimator(constant_model, device='cpu', input_size=(32, 32))
+            ReferenceEstimator(constant_model, device='cuda')
+    estimator = ReferenceEstimator(constant_model, device='cpu', input_size=(32, 32))
     with pytest.raises(ValueError, match='H×W×3 uint8 RGB, got float64'):
         estimator.predict(np.zeros((8, 8, 3)))
     with pytest.raises(ValueError, match=r'H×W×3 uint8 RGB, got uint8 \(8, 8\)'):
@@ -147,8 +148,8 @@ def test_bad_arguments_are_named(constant_model):
 @pytest.mark.parametrize('precision', ['fp16', 'bf16'])
 def test_reduced_precision_on_cuda_matches_fp32(msfusion, precision):
     image = random_image(64, 96, 9)
-    ref = DepthEstimator(msfusion, device='cuda', input_size=(64, 96)).predict(image)
-    low = DepthEstimator(msfusion, device='cuda', precision=precision,
+    ref = ReferenceEstimator(msfusion, device='cuda', input_size=(64, 96)).predict(image)
+    low = ReferenceEstimator(msfusion, device='cuda', precision=precision,
                          input_size=(64, 96)).predict(image)
     assert low.depth.dtype == np.float32
     np.testing.assert_allclose(low.depth, ref.depth, rtol=0.05)

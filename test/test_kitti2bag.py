@@ -13,13 +13,15 @@ from mono_depth_ros.datasets.kitti import (
     read_image,
     velo_to_image_matrix,
 )
+from mono_depth_ros.datasets.kitti.io import parse_timestamp
 from mono_depth_ros.ros.bag_io import bag_topics, read_bag
 from mono_depth_ros.ros.conversions import (
     camera_info_intrinsics,
     image_to_numpy,
     pointcloud2_to_array,
 )
-from mono_depth_ros.tools.kitti2bag import camera_to_velo, main, parse_timestamp
+from mono_depth_ros.ros.kitti2bag import camera_to_velo
+from mono_depth_ros.tools.kitti2bag import main
 
 SAMPLE = Path(__file__).resolve().parent / 'data' / 'kitti_sample'
 DRIVE = '2011_09_26/2011_09_26_drive_0001_sync'

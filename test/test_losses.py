@@ -5,11 +5,14 @@ import math
 import pytest
 import torch
 
+from mono_depth_ros.core.config import ConfigError
 from mono_depth_ros.networks import depth_to_bin, load_model_config, log_bin_edges
 from mono_depth_ros.training.losses import (
     berhu_loss,
     bin_cross_entropy,
     DepthLoss,
+    LOSS_DEFAULTS,
+    loss_options,
     masked_ssim_loss,
     silog_loss,
     valid_mask,
@@ -168,6 +171,22 @@ def test_config_errors():
     config['loss']['weight'] = 1
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['weight'\].*'bins_weight'"):
         DepthLoss(config)
+    config = load_model_config('msfusion_r18')
+    config['loss']['ssim'] = 1.0
+    with pytest.raises(ConfigError, match=r"'ssim_weight'"):
+        loss_options(config)
+    config = load_model_config('unet_r18')
+    config['loss']['bins_weight'] = 0.5
+    with pytest.raises(ConfigError, match='bins_weight needs a bin head'):
+        DepthLoss(config)
+    config['loss'] = {'regression': 'l1'}
+    with pytest.raises(ConfigError, match=r"regression must be one of \['berhu', 'silog'\]"):
+        loss_options(config)
+    config = load_model_config('unet_r18')
+    assert loss_options(config) == {**LOSS_DEFAULTS, **config['loss']}  # the YAML over defaults
+    config['loss'] = {}
+    assert loss_options(config) == LOSS_DEFAULTS
+    assert LOSS_DEFAULTS['regression'] == 'berhu' and LOSS_DEFAULTS['berhu_fraction'] == 0.2
     config = load_model_config('msfusion_r18')
     with pytest.raises(ValueError, match='needs outputs'):
         DepthLoss(config)({'depth': torch.ones(1, 1, 2, 2)}, torch.ones(1, 1, 2, 2))

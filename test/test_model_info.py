@@ -4,6 +4,7 @@ import json
 
 import torch
 
+from mono_depth_ros.networks.profile import count_flops
 from mono_depth_ros.tools import model_info
 
 
@@ -27,7 +28,7 @@ def test_table_with_flops_at_a_tiny_size(capsys):
 def test_flops_count_two_per_multiply_accumulate():
     conv = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1, bias=False))
     # 8 outputs × 3 inputs × 9 taps × 32 × 64 pixels MACs, 2 FLOPs each.
-    assert model_info.count_flops(conv, 32, 64) == 2 * 8 * 3 * 9 * 32 * 64
+    assert count_flops(conv, 32, 64) == 2 * 8 * 3 * 9 * 32 * 64
 
 
 def test_unknown_model_is_an_error(capsys):

@@ -31,13 +31,13 @@ def test_backend_and_checkpoint_kind_must_agree(tmp_path):
 @pytest.mark.slow
 def test_node_runs_an_exported_onnx_model(tiny_checkpoint, tmp_path):
     from mono_depth_ros.inference.onnx import export_onnx
-    from mono_depth_ros.inference.reference import DepthEstimator
+    from mono_depth_ros.inference.reference import ReferenceEstimator
     from mono_depth_ros.networks.checkpoint import load_model
 
     model = load_model(tiny_checkpoint)
     onnx_path = export_onnx(model, tmp_path / 'tiny.onnx')
     rgb = make_image(*SIZE, seed=3)
-    reference = DepthEstimator(model, device='cpu').predict(rgb, fx=INTRINSICS[0])
+    reference = ReferenceEstimator(model, device='cpu').predict(rgb, fx=INTRINSICS[0])
 
     namespace = '/node_onnx_test'
     process = start_node(namespace, tmp_path / 'node.log', {
@@ -64,12 +64,12 @@ def test_node_runs_an_exported_onnx_model(tiny_checkpoint, tmp_path):
 @pytest.mark.slow
 def test_node_fast_backend_cloud_from_predict_points(tiny_checkpoint, tmp_path):
     from mono_depth_ros.core.geometry import backproject
-    from mono_depth_ros.inference.reference import DepthEstimator
+    from mono_depth_ros.inference.reference import ReferenceEstimator
     from mono_depth_ros.networks.checkpoint import load_model
     from mono_depth_ros.ros.conversions import pointcloud2_to_array, split_xyz_rgb
 
     rgb = make_image(*SIZE, seed=4)
-    reference = DepthEstimator(load_model(tiny_checkpoint), device='cpu').predict(
+    reference = ReferenceEstimator(load_model(tiny_checkpoint), device='cpu').predict(
         rgb, fx=INTRINSICS[0])
     namespace = '/node_fast_test'
     process = start_node(namespace, tmp_path / 'node.log', {

@@ -7,13 +7,13 @@ import pytest
 
 from mono_depth_ros.core.constants import KITTI_INTRINSICS
 from mono_depth_ros.core.geometry import backproject
+from mono_depth_ros.inference.estimator import Prediction
 from mono_depth_ros.inference.outputs import (
     compute_outputs,
     estimate_outputs,
     mask_depth,
     OutputSettings,
 )
-from mono_depth_ros.inference.reference import Prediction
 from mono_depth_ros.ros.node_logic import (
     ErrorThrottle,
     fallback_intrinsics,

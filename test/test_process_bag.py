@@ -16,8 +16,8 @@ from mono_depth_ros.ros.conversions import (  # noqa: E402
     pointcloud2_to_array,
     split_xyz_rgb,
 )
+from mono_depth_ros.ros.kitti2bag import convert_drive  # noqa: E402
 from mono_depth_ros.ros.node_logic import fallback_intrinsics  # noqa: E402
-from mono_depth_ros.tools.kitti2bag import convert_drive  # noqa: E402
 from mono_depth_ros.tools.process_bag import main  # noqa: E402
 
 pytestmark = pytest.mark.slow

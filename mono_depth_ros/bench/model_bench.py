@@ -1,8 +1,8 @@
 """Model-only benchmark: latency, throughput, parameters, GFLOPs, peak memory, peak fraction.
 
 Every backend runs the same model weights on the same image (already at the network input size,
-so no resize): 'reference' is inference.DepthEstimator, 'fast' is FastDepthEstimator, 'compiled'
-is FastDepthEstimator with torch.compile, 'onnx' is ONNX Runtime on an export of the model.
+so no resize): one row per backend of inference.backends ('reference' is the 'torch' backend,
+'fast', 'onnx' on an export of the model) and 'compiled' (fast with torch.compile).
 Calls of the backends are interleaved, so a busy machine slows them alike and their ratio stays
 fair. The first call of each backend (allocation, CUDA graph capture, compilation) is timed
 apart.
@@ -20,8 +20,16 @@ import torch
 from mono_depth_ros.bench.device import peak_memory_mib, reset_peak_memory
 from mono_depth_ros.bench.node_bench import bench_image
 from mono_depth_ros.bench.stats import paired_speedup, summarize_latency
+from mono_depth_ros.inference.backends import BACKENDS as BACKEND_TABLE
+from mono_depth_ros.inference.backends import create_estimator, get_backend
 
-BACKENDS = ('reference', 'fast', 'compiled', 'onnx')
+# Bench rows: every backend of inference.backends.BACKENDS ('torch' is the row named
+# 'reference' that the others are compared with), plus 'compiled' (fast with torch.compile).
+REFERENCE = 'reference'
+BACKENDS: dict[str, tuple[str, dict]] = {
+    **{REFERENCE if name == 'torch' else name: (name, {}) for name in BACKEND_TABLE},
+    'compiled': ('fast', {'compile': True}),
+}
 
 
 def build_bench_model(name: str) -> torch.nn.Module:
@@ -32,24 +40,24 @@ def build_bench_model(name: str) -> torch.nn.Module:
     return build_model(load_model_config(name), load_pretrained=False).eval()
 
 
-def make_estimator(backend: str, model: torch.nn.Module, device: str, precision: str,
+def make_estimator(row: str, model: torch.nn.Module, device: str, precision: str,
                    input_size: tuple[int, int], workdir: Path):
-    """An estimator of a backend for a private copy of model (the copies never interfere)."""
-    if backend == 'reference':
-        from mono_depth_ros.inference.reference import DepthEstimator
-        return DepthEstimator(copy.deepcopy(model), device, precision, input_size)
-    if backend in ('fast', 'compiled'):
-        from mono_depth_ros.inference.fast import FastDepthEstimator
-        return FastDepthEstimator(copy.deepcopy(model), device, precision, input_size,
-                                  compile=backend == 'compiled')
-    if backend == 'onnx':
-        from mono_depth_ros.inference.onnx import export_onnx, OnnxDepthEstimator
+    """The estimator of a bench row for a private copy of model (the copies never interfere).
+
+    A backend that runs an exported file (onnx) gets a fixed-size fp32 export of the model.
+    """
+    if row not in BACKENDS:
+        raise ValueError(f'unknown backend {row!r}; choose from {tuple(BACKENDS)}')
+    name, options = BACKENDS[row]
+    model = copy.deepcopy(model)
+    if get_backend(name).source == 'onnx':
+        from mono_depth_ros.inference.onnx import export_onnx
         path = workdir / f'{model.config["name"]}_{input_size[0]}x{input_size[1]}.onnx'
-        export_onnx(copy.deepcopy(model), path, input_size, dynamic=False)
+        export_onnx(model, path, input_size, dynamic=False)
         onnx_device = 'cuda' if str(device) in ('cuda', 'auto') and torch.cuda.is_available() \
             else 'cpu'
-        return OnnxDepthEstimator(path, device=onnx_device)
-    raise ValueError(f'unknown backend {backend!r}; choose from {BACKENDS}')
+        return create_estimator(path, name, onnx_device)
+    return create_estimator(model, name, device, precision, input_size, **options)
 
 
 def relative_difference(reference: np.ndarray | None, other: np.ndarray) -> float | None:
@@ -77,7 +85,7 @@ def bench_model(name: str, input_size: tuple[int, int], backends: Sequence[str],
                 precision: str = 'fp32', iters: int = 10, warmup: int = 2, batch: int = 1,
                 peak_tflops: float | None = None, workdir: Path | None = None) -> list[dict]:
     """One row per backend for a model at an input size (see the module docstring)."""
-    from mono_depth_ros.tools.model_info import count_flops, count_parameters
+    from mono_depth_ros.networks.profile import count_flops, count_parameters
 
     model = build_bench_model(name)
     params_m = count_parameters(model) / 1e6

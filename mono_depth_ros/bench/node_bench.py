@@ -20,6 +20,7 @@ from mono_depth_ros.bench.stats import drift, summarize_latency
 from mono_depth_ros.core.constants import KITTI_IMAGE_SIZE, KITTI_INTRINSICS
 from mono_depth_ros.core.geometry import scale_intrinsics
 from mono_depth_ros.ros import process as node_process
+from mono_depth_ros.ros.stamps import header_ns, NS_PER_S, set_stamp
 
 
 def node_command(model: str, input_size: tuple[int, int], namespace: str, device: str = 'cpu',
@@ -113,7 +114,7 @@ class NodeClient:
         """Subscription callback recording when the output of a stamp arrived."""
         def callback(msg) -> None:
             now = time.monotonic()
-            stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            stamp = header_ns(msg)
             with self._lock:
                 self.arrivals[topic].setdefault(stamp, now)
         return callback
@@ -126,9 +127,9 @@ class NodeClient:
     def send(self) -> int:
         """Publish CameraInfo and Image with a new stamp; return the stamp (ns)."""
         self._sequence += 1
-        stamp = 1_000_000_000 + self._sequence * 1_000_000  # 1 ms apart: never confused
+        stamp = NS_PER_S + self._sequence * 1_000_000  # 1 ms apart: never confused
         for msg in (self.info_msg, self.image_msg):
-            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+            set_stamp(msg.header.stamp, stamp)
         self.info_pub.publish(self.info_msg)
         with self._lock:
             self.sent[stamp] = time.monotonic()

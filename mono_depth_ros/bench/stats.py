@@ -4,13 +4,7 @@ import math
 
 import numpy as np
 
-
-def percentile(values_ms: list[float] | np.ndarray, q: float) -> float:
-    """The q-th percentile (0..100, linear interpolation) of latencies; NaN when there are none."""
-    values = np.asarray(values_ms, dtype=np.float64)
-    if values.size == 0:
-        return math.nan
-    return float(np.percentile(values, q))
+from mono_depth_ros.core.stats import percentile
 
 
 def summarize_latency(values_ms: list[float] | np.ndarray, batch: int = 1) -> dict:

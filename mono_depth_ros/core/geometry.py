@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 
-def _check_intrinsics(fx: float, fy: float, cx: float, cy: float) -> None:
+def check_intrinsics(fx: float, fy: float, cx: float, cy: float) -> None:
     """Raise ValueError unless fx, fy are positive and all four values are finite."""
     values = np.array([fx, fy, cx, cy], dtype=np.float64)
     if not np.all(np.isfinite(values)):
@@ -24,7 +24,7 @@ def _check_intrinsics(fx: float, fy: float, cx: float, cy: float) -> None:
         raise ValueError(f'focal lengths must be positive, got fx={fx} fy={fy}')
 
 
-def _check_stride(stride: int) -> int:
+def check_stride(stride: int) -> int:
     """Return stride as an int, or raise ValueError unless it is a whole number >= 1."""
     if isinstance(stride, bool) or int(stride) != stride or stride < 1:
         raise ValueError(f'stride must be an integer >= 1, got {stride!r}')
@@ -33,7 +33,7 @@ def _check_stride(stride: int) -> int:
 
 def decimate(array: np.ndarray, stride: int = 1) -> np.ndarray:
     """Keep every stride-th row and column (pixels 0, stride, 2·stride, ...), as backproject."""
-    stride = _check_stride(stride)
+    stride = check_stride(stride)
     return array[::stride, ::stride]
 
 
@@ -42,6 +42,14 @@ def valid_depth_mask(depth: np.ndarray) -> np.ndarray:
     depth = np.asarray(depth)
     with np.errstate(invalid='ignore'):
         return np.isfinite(depth) & (depth > 0)
+
+
+def mask_depth(depth: np.ndarray, min_depth: float, max_depth: float) -> np.ndarray:
+    """float32 copy of depth with NaN outside [min_depth, max_depth] and where not finite."""
+    depth = np.array(depth, dtype=np.float32)
+    with np.errstate(invalid='ignore'):
+        depth[~(np.isfinite(depth) & (depth >= min_depth) & (depth <= max_depth))] = np.nan
+    return depth
 
 
 def backproject(depth: np.ndarray, fx: float, fy: float, cx: float, cy: float,
@@ -55,8 +63,8 @@ def backproject(depth: np.ndarray, fx: float, fy: float, cx: float, cy: float,
     depth = np.asarray(depth)
     if depth.ndim != 2 or depth.size == 0:
         raise ValueError(f'depth must be a non-empty H×W array, got shape {depth.shape}')
-    _check_intrinsics(fx, fy, cx, cy)
-    stride = _check_stride(stride)
+    check_intrinsics(fx, fy, cx, cy)
+    stride = check_stride(stride)
     z = decimate(depth, stride).astype(np.float32)
     z[~valid_depth_mask(z)] = np.nan
     u = np.arange(0, depth.shape[1], stride, dtype=np.float32)
@@ -75,7 +83,7 @@ def scale_intrinsics(fx: float, fy: float, cx: float, cy: float,
     fx' = fx·sx, cx' = (cx + 0.5)·sx - 0.5 (same for y), with sx = W'/W and sy = H'/H. This is
     exactly the mapping cv2.resize uses (INTER_LINEAR, INTER_AREA).
     """
-    _check_intrinsics(fx, fy, cx, cy)
+    check_intrinsics(fx, fy, cx, cy)
     (h, w), (h2, w2) = from_size, to_size
     if min(h, w, h2, w2) <= 0:
         raise ValueError(f'image sizes must be positive, got {from_size} -> {to_size}')

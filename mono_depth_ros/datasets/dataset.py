@@ -20,12 +20,11 @@ from mono_depth_ros.datasets.augment import (
     warp,
 )
 from mono_depth_ros.datasets.kitti.calib import load_intrinsics, velo_to_image_matrix
-from mono_depth_ros.datasets.kitti.ground_truth import scan_to_depth_map
+from mono_depth_ros.datasets.kitti.ground_truth import GT_SOURCES, scan_to_depth_map
 from mono_depth_ros.datasets.kitti.io import load_velodyne, read_image, read_improved_gt
 from mono_depth_ros.datasets.kitti.splits import read_split, SplitEntry
 
 CROPS = ('benchmark', 'random', None)
-GT_SOURCES = ('velodyne', 'improved')
 
 
 class KittiDepthDataset(Dataset):

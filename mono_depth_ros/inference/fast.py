@@ -10,7 +10,7 @@ only the outputs asked for (no bin expectation; no bin head at all without confi
 bin head's softmax in cache-sized strips: that is where the CPU path gains over the reference.
 torch.compile of the body is an option on either device.
 
-Same interface and arithmetic as the reference mono_depth_ros.inference.DepthEstimator: depth
+Same interface and arithmetic as the reference (inference.reference.ReferenceEstimator): depth
 agrees within the tolerances test/test_fast_inference.py pins (fp32: 1e-4 relative).
 """
 
@@ -23,49 +23,25 @@ import warnings
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812 - the usual name
 
-from mono_depth_ros.core.constants import IMAGENET_MEAN, IMAGENET_STD
-from mono_depth_ros.core.geometry import _check_intrinsics, _check_stride
-from mono_depth_ros.inference.reference import (
-    check_image,
-    focal_scale,
-    PRECISIONS,
+from mono_depth_ros.core.geometry import check_intrinsics, check_stride
+from mono_depth_ros.inference.estimator import (
+    check_input_size,
+    DepthEstimator,
+    PointsRequest,
     Prediction,
+)
+from mono_depth_ros.inference.network import (
+    autocast_dtype,
+    Maps,
+    normalize_resize,
+    resize_maps,
     resolve_device,
 )
 
-Maps = tuple[torch.Tensor, torch.Tensor | None]
 # On the CPU the bin head and its softmax run on strips of about this many pixels (K logits of
 # a strip fit in cache: ~1.7× faster than at once on this project's 2-core CPU, same numbers).
 STRIP_PIXELS = 20480
-
-
-def normalize_resize(image_u8: torch.Tensor, input_size: tuple[int, int]) -> torch.Tensor:
-    """B×H×W×3 uint8 → B×3×h×w float32 resized (bilinear) to input_size, ImageNet-normalised."""
-    x = image_u8.permute(0, 3, 1, 2).float().div_(255.0)
-    if tuple(x.shape[-2:]) != tuple(input_size):
-        x = F.interpolate(x, size=tuple(input_size), mode='bilinear', align_corners=False)
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
-    return (x - mean) / std
-
-
-def resize_maps(maps: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
-    """B×1×h×w maps → B×H×W float32 at the image resolution (bilinear, as the reference)."""
-    maps = maps.float()
-    if tuple(maps.shape[-2:]) != tuple(image_size):
-        maps = F.interpolate(maps, size=tuple(image_size), mode='bilinear', align_corners=False)
-    return maps[:, 0]
-
-
-def check_images(images: Sequence[np.ndarray]) -> None:
-    """Raise ValueError (naming the image) unless each is H×W×3 uint8."""
-    for i, image in enumerate(images):
-        try:
-            check_image(image)
-        except ValueError as error:
-            raise ValueError(f'image {i}: {error}') from error
 
 
 def backproject_torch(depth: torch.Tensor, fx: float, fy: float, cx: float, cy: float,
@@ -79,8 +55,8 @@ def backproject_torch(depth: torch.Tensor, fx: float, fy: float, cx: float, cy: 
     if depth.dim() not in (2, 3) or depth.numel() == 0:
         raise ValueError(f'depth must be a non-empty H×W or B×H×W tensor, '
                          f'got {tuple(depth.shape)}')
-    _check_intrinsics(fx, fy, cx, cy)
-    stride = _check_stride(stride)
+    check_intrinsics(fx, fy, cx, cy)
+    stride = check_stride(stride)
     z = depth[..., ::stride, ::stride].float()
     z = torch.where(torch.isfinite(z) & (z > 0), z, torch.full_like(z, float('nan')))
     height, width = depth.shape[-2:]
@@ -138,8 +114,8 @@ class _CudaGraph:
         return self.static_outputs
 
 
-class FastDepthEstimator:
-    """inference.DepthEstimator's interface with the fast path underneath.
+class FastDepthEstimator(DepthEstimator):
+    """The DepthEstimator of the 'fast' backend (see the module docstring).
 
     fold_bn: fold BatchNorm into the preceding convolutions (a private copy of the model;
     fewer kernels). cuda_graphs: on CUDA, replay one CUDA graph per set of image sizes (eager,
@@ -154,16 +130,10 @@ class FastDepthEstimator:
                  cuda_graphs: bool = True, fold_bn: bool = True,
                  compile: bool = False):  # noqa: A002 - the word users know from torch.compile
         self.device = resolve_device(device)
-        if precision not in PRECISIONS:
-            raise ValueError(f'precision must be one of {sorted(PRECISIONS)}, got {precision!r}')
-        if precision != 'fp32' and self.device.type != 'cuda':
-            raise ValueError(f'precision {precision!r} needs a CUDA device; use fp32 on '
-                             f'{self.device.type}')
-        self.precision, self.autocast_dtype = precision, PRECISIONS[precision]
-        size = input_size if input_size is not None else model.config['input_size']
-        if len(size) != 2 or min(int(v) for v in size) <= 0:
-            raise ValueError(f'input_size must be (H, W) positive, got {size!r}')
-        self.input_size = (int(size[0]), int(size[1]))
+        self.precision, self.autocast_dtype = precision, autocast_dtype(precision, self.device)
+        self.input_size = check_input_size(input_size if input_size is not None
+                                           else model.config['input_size'])
+        self.config = model.config
         self.canonical_focal = float(model.config['canonical_focal'])
         self.has_confidence = bool(model.has_confidence)
         cuda = self.device.type == 'cuda'
@@ -252,27 +222,21 @@ class FastDepthEstimator:
         host.copy_(tensor, non_blocking=True)
         return host.numpy()
 
-    def _run(self, images: Sequence[np.ndarray], fxs: Sequence[float | None],
-             confidence: bool = True, points_args: tuple | None = None
-             ) -> tuple[list[Prediction], np.ndarray | None]:
-        """Predictions for images (one network batch); points of image 0 when asked."""
-        check_images(images)
-        if len(fxs) != len(images):
-            raise ValueError(f'got {len(images)} images but {len(fxs)} focal lengths')
-        factors = [focal_scale(fx, image.shape[1], self.input_size[1], self.canonical_focal)
-                   for image, fx in zip(images, fxs, strict=True)]
+    def _run(self, images: list[np.ndarray], scales: list[float], confidence: bool,
+             points: PointsRequest | None) -> tuple[list[Prediction], np.ndarray | None]:
+        """Predictions for images (one network batch); the cloud of image 0 when asked."""
         with torch.inference_mode():
-            scales = torch.tensor(factors, dtype=torch.float32).to(self.device)
-            maps = self._infer([*self._upload(images), scales], bool(confidence))
-            points = None
-            if points_args is not None:
-                intrinsics, stride, depth_range = points_args
+            factors = torch.tensor(scales, dtype=torch.float32).to(self.device)
+            maps = self._infer([*self._upload(images), factors], confidence)
+            cloud = None
+            if points is not None:
+                intrinsics, stride, depth_range = points
                 depth = maps[0][0]
                 if depth_range is not None:
                     depth = torch.where((depth >= depth_range[0]) & (depth <= depth_range[1]),
                                         depth, torch.full_like(depth, float('nan')))
-                points = self._download(('points',),
-                                        backproject_torch(depth, *intrinsics, stride=stride))
+                cloud = self._download(('points',),
+                                       backproject_torch(depth, *intrinsics, stride=stride))
             host = [(self._download(('depth', i), depth),
                      None if conf is None else self._download(('conf', i), conf))
                     for i, (depth, conf) in enumerate(maps)]
@@ -280,36 +244,4 @@ class FastDepthEstimator:
                 torch.cuda.current_stream(self.device).synchronize()
         predictions = [Prediction(depth.copy(), None if conf is None else conf.copy())
                        for depth, conf in host]
-        return predictions, None if points is None else points.copy()
-
-    def predict(self, image_rgb: np.ndarray, fx: float | None = None,
-                confidence: bool = True) -> Prediction:
-        """Depth (metres) and confidence at the image's resolution for one RGB image.
-
-        confidence=False skips the bin head (its full-resolution softmax): confidence is None
-        and depth is unchanged.
-        """
-        return self._run([image_rgb], [fx], confidence)[0][0]
-
-    def predict_batch(self, images: Sequence[np.ndarray],
-                      fxs: Sequence[float | None] | None = None,
-                      confidence: bool = True) -> list[Prediction]:
-        """Predict several images (any sizes, e.g. several cameras) in one network batch."""
-        if not images:
-            return []
-        fxs = [None] * len(images) if fxs is None else list(fxs)
-        return self._run(list(images), fxs, confidence)[0]
-
-    def predict_points(self, image_rgb: np.ndarray, fx: float, fy: float, cx: float, cy: float,
-                       stride: int = 1, depth_range: tuple[float, float] | None = None,
-                       confidence: bool = True) -> tuple[Prediction, np.ndarray]:
-        """Prediction and its organised cloud (ceil(H/s)×ceil(W/s)×3, NaN where invalid).
-
-        Back-projected on the model's device with the calibrated intrinsics at the image
-        resolution: equal to geometry.backproject(depth, fx, fy, cx, cy, stride) where depth is
-        the prediction with NaN outside depth_range (inclusive; None keeps every depth).
-        """
-        _check_intrinsics(fx, fy, cx, cy)
-        predictions, points = self._run([image_rgb], [fx], confidence,
-                                        ((fx, fy, cx, cy), stride, depth_range))
-        return predictions[0], points
+        return predictions, None if cloud is None else cloud.copy()

@@ -4,7 +4,7 @@ The exported graph is the network itself: input 'image' (B×3×H×W float32, Ima
 outputs 'depth' (B×1×H×W metres) and, for models with the bin head, 'confidence'. Everything
 the estimator needs besides the weights (depth range, input size, canonical focal, the model
 config) is stored in the ONNX metadata, so an .onnx file runs on its own. Pre- and
-post-processing are the fast path's (mono_depth_ros.inference.fast), on the host.
+post-processing are those of every batch backend (inference.network), on the host.
 TensorRT runs through ONNX Runtime's TensorRT execution provider where it is installed.
 """
 
@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mono_depth_ros.inference.fast import check_images, normalize_resize, resize_maps
-from mono_depth_ros.inference.reference import focal_scale, Prediction, prediction_points
+from mono_depth_ros.inference.estimator import check_input_size
+from mono_depth_ros.inference.network import BatchEstimator, Maps
 
 METADATA_KEY = 'mono_depth_ros'
 FORMAT = 'mono_depth_ros.onnx/1'
@@ -123,16 +123,23 @@ def available_backends() -> dict[str, bool]:
     return {name: providers[0] in have for name, providers in PROVIDERS.items()}
 
 
-class OnnxDepthEstimator:
-    """DepthEstimator's predict interface over an exported .onnx file (ONNX Runtime)."""
+class OnnxDepthEstimator(BatchEstimator):
+    """The DepthEstimator of the 'onnx' backend: an exported .onnx file under ONNX Runtime.
 
-    def __init__(self, path: str | os.PathLike, device: str = 'cpu',
+    device: auto, cpu, cuda or tensorrt (ONNX Runtime execution providers); precision: fp32
+    only (the exported graph's).
+    """
+
+    def __init__(self, path: str | os.PathLike, device: str = 'cpu', precision: str = 'fp32',
                  input_size: tuple[int, int] | None = None, threads: int | None = None):
         import onnxruntime as ort
 
+        if precision != 'fp32':
+            raise ValueError(f'the onnx backend runs the exported fp32 graph; got {precision!r}')
         if not Path(path).is_file():
             raise FileNotFoundError(f'ONNX model not found: {path}')
         self.meta = read_metadata(path)
+        device = str(device)
         backend = 'cuda' if device == 'auto' and available_backends()['cuda'] else device
         backend = 'cpu' if backend == 'auto' else backend
         if backend not in PROVIDERS:
@@ -149,57 +156,31 @@ class OnnxDepthEstimator:
         if not self.meta['dynamic'] and size != tuple(self.meta['input_size']):
             raise ValueError(f'{path} was exported for the fixed size {self.meta["input_size"]}; '
                              f'cannot run at {list(size)} (export with dynamic axes)')
-        self.input_size = (int(size[0]), int(size[1]))
+        self.input_size = check_input_size(size)
         self.has_confidence = bool(self.meta['has_confidence'])
         self.min_depth, self.max_depth = self.meta['min_depth'], self.meta['max_depth']
         self.canonical_focal = float(self.meta['canonical_focal'])
         self.config = self.meta['model_config']
-        self._names = ['depth', 'confidence'] if self.has_confidence else ['depth']
 
-    def _run(self, images: list[np.ndarray], fxs: list[float | None],
-             confidence: bool = True) -> list[Prediction]:
-        """Predictions for images of any sizes, run as one batch."""
-        check_images(images)
-        if len(fxs) != len(images):
-            raise ValueError(f'got {len(images)} images but {len(fxs)} focal lengths')
-        if not self.meta['dynamic'] and len(images) != self.meta['batch']:
+    def _maps(self, batch: torch.Tensor, confidence: bool) -> Maps:
+        """The exported graph on a host batch (only the asked-for outputs are fetched)."""
+        if not self.meta['dynamic'] and len(batch) != self.meta['batch']:
             raise ValueError(f'this ONNX model was exported for batches of exactly '
-                             f'{self.meta["batch"]}, got {len(images)} images')
-        with torch.inference_mode():
-            x = torch.cat([normalize_resize(torch.from_numpy(np.ascontiguousarray(image))[None],
-                                            self.input_size) for image in images])
-            want_confidence = self.has_confidence and confidence
-            names = self._names if want_confidence else ['depth']
-            outputs = [torch.from_numpy(out) for out in
-                       self.session.run(names, {'image': x.numpy()})]
-            predictions = []
-            for i, (image, fx) in enumerate(zip(images, fxs, strict=True)):
-                size = image.shape[:2]
-                scale = focal_scale(fx, size[1], self.input_size[1], self.canonical_focal)
-                depth = resize_maps(outputs[0][i:i + 1], size)[0] * scale
-                confidence = None
-                if want_confidence:
-                    confidence = resize_maps(outputs[1][i:i + 1], size)[0].clamp(0.0, 1.0)
-                    confidence = confidence.numpy()
-                predictions.append(Prediction(depth.numpy(), confidence))
-        return predictions
+                             f'{self.meta["batch"]}, got {len(batch)} images')
+        names = ['depth', 'confidence'] if confidence else ['depth']
+        outputs = [torch.from_numpy(out) for out in
+                   self.session.run(names, {'image': batch.numpy()})]
+        return outputs[0], outputs[1] if confidence else None
 
-    def predict(self, image_rgb: np.ndarray, fx: float | None = None,
-                confidence: bool = True) -> Prediction:
-        """Depth (metres) and confidence (None when not asked) for one RGB image."""
-        return self._run([image_rgb], [fx], confidence)[0]
 
-    def predict_batch(self, images: list[np.ndarray], fxs: list[float | None] | None = None,
-                      confidence: bool = True) -> list[Prediction]:
-        """Predict several images (any sizes, e.g. several cameras) in one batch."""
-        if not images:
-            return []
-        fxs = [None] * len(images) if fxs is None else list(fxs)
-        return self._run(list(images), fxs, confidence)
+def onnx_parity(model: nn.Module, path: str | os.PathLike, image: np.ndarray,
+                input_size: tuple[int, int]) -> float:
+    """Max relative depth difference of ONNX Runtime and the reference backend on one image."""
+    import copy
 
-    def predict_points(self, image_rgb: np.ndarray, fx: float, fy: float, cx: float, cy: float,
-                       stride: int = 1, depth_range: tuple[float, float] | None = None,
-                       confidence: bool = True) -> tuple[Prediction, np.ndarray]:
-        """Prediction and its organised cloud (see inference.prediction_points)."""
-        prediction = self.predict(image_rgb, fx, confidence)
-        return prediction, prediction_points(prediction, (fx, fy, cx, cy), stride, depth_range)
+    from mono_depth_ros.inference.reference import ReferenceEstimator
+
+    reference = ReferenceEstimator(copy.deepcopy(model), device='cpu', input_size=input_size)
+    onnx = OnnxDepthEstimator(path, device='cpu', input_size=input_size)
+    a, b = reference.predict(image).depth, onnx.predict(image).depth
+    return float(np.max(np.abs(a - b) / np.abs(a)))

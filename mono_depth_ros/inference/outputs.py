@@ -8,7 +8,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mono_depth_ros.core.geometry import backproject, colorize_depth, decimate, filter_points
+from mono_depth_ros.core.geometry import (
+    backproject,
+    colorize_depth,
+    decimate,
+    filter_points,
+    mask_depth,
+)
 
 
 @dataclass(frozen=True)
@@ -43,14 +49,6 @@ class DepthOutputs:
     colorized: np.ndarray | None
     points: np.ndarray | None
     colors: np.ndarray | None
-
-
-def mask_depth(depth: np.ndarray, min_depth: float, max_depth: float) -> np.ndarray:
-    """float32 copy of depth with NaN outside [min_depth, max_depth] and where not finite."""
-    depth = np.array(depth, dtype=np.float32)
-    with np.errstate(invalid='ignore'):
-        depth[~(np.isfinite(depth) & (depth >= min_depth) & (depth <= max_depth))] = np.nan
-    return depth
 
 
 def make_cloud(depth: np.ndarray, image_rgb: np.ndarray,

@@ -4,7 +4,6 @@ from mono_depth_ros.networks.build import (
     available_models,
     build_model,
     load_model_config,
-    LOSS_DEFAULTS,
     validate_model_config,
 )
 from mono_depth_ros.networks.encoder import PretrainedWeightsError
@@ -12,5 +11,5 @@ from mono_depth_ros.networks.heads import depth_to_bin, DepthModel, log_bin_edge
 
 __all__ = [
     'available_models', 'build_model', 'depth_to_bin', 'DepthModel', 'load_model_config',
-    'log_bin_edges', 'LOSS_DEFAULTS', 'PretrainedWeightsError', 'validate_model_config',
+    'log_bin_edges', 'PretrainedWeightsError', 'validate_model_config',
 ]

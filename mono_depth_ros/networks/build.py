@@ -21,7 +21,8 @@ ARCHITECTURES = {'msfusion': MSFusionNet, 'fcrn': FCRN, 'unet': UNet}
 TOP_DEFAULTS = {
     'name': REQUIRED, 'architecture': REQUIRED, 'min_depth': REQUIRED, 'max_depth': REQUIRED,
     'input_size': REQUIRED, 'canonical_focal': REQUIRED, 'encoder': REQUIRED,
-    'decoder': REQUIRED, 'bins': 0, 'loss': {},
+    'decoder': REQUIRED, 'bins': 0,
+    'loss': {},  # training loss options: the network keeps them, training.losses checks them
 }
 ENCODER_DEFAULTS = {'depth': REQUIRED, 'pretrained_path': None, 'random_init': False}
 DECODER_DEFAULTS = {
@@ -30,19 +31,6 @@ DECODER_DEFAULTS = {
     'fcrn': {'channels': [1024, 512, 256, 128, 64]},
     'unet': {'channels': [256, 128, 64, 32, 16]},
 }
-# Loss weights and options (the `loss:` section, read by mono_depth_ros.training.losses.DepthLoss).
-LOSS_DEFAULTS = {
-    'regression': 'berhu',      # 'berhu' or 'silog'
-    'regression_weight': 1.0,
-    'berhu_fraction': 0.2,      # c = fraction · max |residual| over the batch's valid pixels
-    'silog_lambda': 0.85,       # BTS variant: scale · sqrt(mean d² − λ mean(d)²)
-    'silog_scale': 10.0,
-    'ssim_weight': 0.0,
-    'ssim_window': 3,
-    'bins_weight': 0.0,         # cross-entropy on the ground-truth bin (needs the bin head)
-}
-
-
 def _section(config: Any, defaults: dict, where: str) -> dict:
     """Merge a config section over its defaults, strictly, and insist on required keys."""
     if not isinstance(config, Mapping):
@@ -77,11 +65,10 @@ def validate_model_config(config: Mapping) -> dict:
     cfg['encoder'] = _section(cfg['encoder'], ENCODER_DEFAULTS, f'{where} encoder')
     cfg['decoder'] = _section(cfg['decoder'], DECODER_DEFAULTS[cfg['architecture']],
                               f'{where} decoder ({cfg["architecture"]})')
-    cfg['loss'] = _section(cfg['loss'], LOSS_DEFAULTS, f'{where} loss')
-    if cfg['loss']['regression'] not in ('berhu', 'silog'):
-        raise ConfigError(f"{where}: loss.regression must be 'berhu' or 'silog'")
-    if cfg['loss']['bins_weight'] and not cfg['bins']:
-        raise ConfigError(f'{where}: loss.bins_weight needs a bin head (bins > 0)')
+    if not isinstance(cfg['loss'], Mapping):
+        raise ConfigError(f'{where}: loss must be a mapping (the training loss options, checked '
+                          f'by training.losses), got {type(cfg["loss"]).__name__}')
+    cfg['loss'] = dict(cfg['loss'])
     return cfg
 
 

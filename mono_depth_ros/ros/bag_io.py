@@ -27,6 +27,7 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import get_typestore, Stores
 
 from mono_depth_ros.core.geometry import rotation_to_quaternion
+from mono_depth_ros.ros.stamps import sec_nanosec
 
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
 TF_STATIC_TOPIC = '/tf_static'
@@ -154,8 +155,8 @@ def static_transform(parent: str, child: str, transform: np.ndarray, stamp_ns: i
         raise ValueError(f'transform {parent} -> {child} must be 4×4, got {transform.shape}')
     types = typestore().types
     x, y, z, w = rotation_to_quaternion(transform[:3, :3])
-    stamp = types['builtin_interfaces/msg/Time'](sec=int(stamp_ns // 10**9),
-                                                 nanosec=int(stamp_ns % 10**9))
+    sec, nanosec = sec_nanosec(stamp_ns)
+    stamp = types['builtin_interfaces/msg/Time'](sec=sec, nanosec=nanosec)
     translation = types['geometry_msgs/msg/Vector3'](*(float(v) for v in transform[:3, 3]))
     return types['geometry_msgs/msg/TransformStamped'](
         header=types['std_msgs/msg/Header'](stamp=stamp, frame_id=parent),

@@ -13,6 +13,7 @@ from std_msgs.msg import Header
 
 from mono_depth_ros.inference.outputs import DepthOutputs
 from mono_depth_ros.ros.conversions import depth_to_image, make_pointcloud2, numpy_to_image
+from mono_depth_ros.ros.stamps import set_stamp, stamp_ns
 
 # Output topic names relative to the node namespace (REP 118 / image_pipeline conventions).
 TOPIC_DEPTH = 'depth'
@@ -27,7 +28,7 @@ DIAGNOSTIC_NAME = 'mono_depth_node: depth estimation'
 def copy_header(header: Header) -> Header:
     """A fresh Header with the same stamp and frame_id."""
     out = Header(frame_id=header.frame_id)
-    out.stamp.sec, out.stamp.nanosec = header.stamp.sec, header.stamp.nanosec
+    set_stamp(out.stamp, stamp_ns(header.stamp))
     return out
 
 

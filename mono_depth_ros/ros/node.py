@@ -1,11 +1,11 @@
 """mono_depth_node: camera image + CameraInfo in; metric depth, confidence and a cloud out.
 
-Thin rclpy layer over the core: node_params (parameters), node_logic (newest-frame slot, stamp
-matcher, statistics), depth_outputs (arrays) and ros.depth_messages (messages). Inference runs
-in a worker thread that always takes the newest frame, so latency never builds up.
+Thin rclpy layer: ros.params (parameters), ros.node_logic (newest-frame slot, stamp matcher,
+statistics) and ros.pipeline (the frame pipeline that mono-depth-bag runs too: image and
+CameraInfo in, output messages out). Inference runs in a worker thread that always takes the
+newest frame, so latency never builds up.
 """
 
-from dataclasses import replace
 import re
 import sys
 import threading
@@ -26,32 +26,15 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from mono_depth_ros.inference.outputs import estimate_outputs, OutputSettings
-from mono_depth_ros.ros.conversions import (
-    camera_info_intrinsics,
-    compressed_to_rgb,
-    ConversionError,
-    to_rgb,
-)
+from mono_depth_ros.inference.outputs import OutputSettings
+from mono_depth_ros.ros.conversions import ConversionError
 from mono_depth_ros.ros.depth_messages import (
-    depth_camera_info,
     diagnostics_message,
-    output_messages,
     OUTPUT_TOGGLES,
     OUTPUT_TYPES,
-    TOPIC_COLORIZED,
-    TOPIC_CONFIDENCE,
     TOPIC_DIAGNOSTICS,
-    TOPIC_POINTS,
 )
-from mono_depth_ros.ros.node_logic import (
-    ErrorThrottle,
-    fallback_intrinsics,
-    FrameStats,
-    LatestSlot,
-    load_estimator,
-    StampMatcher,
-)
+from mono_depth_ros.ros.node_logic import ErrorThrottle, FrameStats, LatestSlot, StampMatcher
 from mono_depth_ros.ros.params import (
     check_model_source,
     check_value,
@@ -61,6 +44,8 @@ from mono_depth_ros.ros.params import (
     SPECS,
     validate,
 )
+from mono_depth_ros.ros.pipeline import estimator_from_params, FramePipeline
+from mono_depth_ros.ros.stamps import header_ns, seconds_to_ns
 
 PARAMETER_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
                    float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
@@ -87,11 +72,6 @@ def qos(name: str) -> QoSProfile:
     return QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
 
 
-def stamp_ns(header) -> int:
-    """A header stamp as integer nanoseconds."""
-    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
-
-
 class MonoDepthNode(Node):
     """The depth node; raises ParamError (what to set) when it cannot start."""
 
@@ -103,11 +83,11 @@ class MonoDepthNode(Node):
             self.get_logger().warn(
                 'allow_random_weights is true and no checkpoint is set: RANDOM WEIGHTS, the '
                 'depth is meaningless. Set checkpoint:=<file.pt> for real depth.')
-        self.settings = OutputSettings.from_params(self.params)
-        self.estimator, self.model_name = load_estimator(self.params)
+        self.estimator, self.model_name = estimator_from_params(self.params)
+        self.pipeline = FramePipeline(self.estimator, OutputSettings.from_params(self.params))
         self.stats = FrameStats()
         self.throttle = ErrorThrottle(self.params['error_log_period'])
-        self.matcher = StampMatcher(int(self.params['stamp_tolerance'] * 1e9))
+        self.matcher = StampMatcher(seconds_to_ns(self.params['stamp_tolerance']))
         self.slot = LatestSlot()
         self._lock = threading.Lock()
         self._first_image_at: float | None = None
@@ -166,8 +146,8 @@ class MonoDepthNode(Node):
         except ParamError as error:
             return SetParametersResult(successful=False, reason=str(error))
         self.params = new
-        self.settings = OutputSettings.from_params(new)
-        self.matcher.tolerance_ns = int(new['stamp_tolerance'] * 1e9)
+        self.pipeline.settings = OutputSettings.from_params(new)
+        self.matcher.tolerance_ns = seconds_to_ns(new['stamp_tolerance'])
         self.throttle.period = new['error_log_period']
         return SetParametersResult(successful=True)
 
@@ -180,7 +160,7 @@ class MonoDepthNode(Node):
         """Buffer a CameraInfo; process the waiting image it completes."""
         with self._lock:
             self._last_info_at = time.monotonic()
-            pair, given_up = self.matcher.add_info(stamp_ns(msg.header), msg)
+            pair, given_up = self.matcher.add_info(header_ns(msg), msg)
         self._count_unmatched(given_up)
         if pair is not None:
             self._enqueue(*pair)
@@ -201,7 +181,7 @@ class MonoDepthNode(Node):
                 self._warn_fallback()
                 pair = (frame, None)
             else:
-                pair, given_up = self.matcher.add_image(stamp_ns(msg.header), frame)
+                pair, given_up = self.matcher.add_image(header_ns(msg), frame)
         self._count_unmatched(given_up)
         if pair is not None:
             self._enqueue(*pair)
@@ -253,24 +233,14 @@ class MonoDepthNode(Node):
                 self._report('failure', f'{type(error).__name__}: {error}')
 
     def _process(self, frame, info: CameraInfo | None) -> None:
-        """Decode, infer, build and publish the outputs of one frame (all with its header)."""
+        """Run the frame pipeline on one frame and publish what is subscribed."""
         (msg, received_at) = frame
         wanted = self._wanted()
         if not wanted:
             self.stats.count('skipped_no_subscribers')
             return
-        rgb = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else to_rgb(msg)
-        size = rgb.shape[:2]
-        intrinsics = camera_info_intrinsics(info, size) if info is not None \
-            else fallback_intrinsics(size)
-        settings = replace(self.settings, colorized=TOPIC_COLORIZED in wanted,
-                           points=TOPIC_POINTS in wanted)
-        outputs = estimate_outputs(self.estimator, rgb, intrinsics, settings,
-                                   confidence=TOPIC_CONFIDENCE in wanted)
-        depth_info = depth_camera_info(info, intrinsics, size, msg.header)
-        for topic, message in output_messages(outputs, msg.header, depth_info).items():
-            if topic in wanted:
-                self.pubs[topic].publish(message)
+        for topic, message in self.pipeline.process(msg, info, wanted).items():
+            self.pubs[topic].publish(message)
         self.stats.processed_frame(received_at, time.monotonic())
 
     def _publish_diagnostics(self) -> None:

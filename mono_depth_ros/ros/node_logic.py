@@ -13,6 +13,7 @@ import numpy as np
 
 from mono_depth_ros.core.constants import KITTI_IMAGE_SIZE, KITTI_INTRINSICS
 from mono_depth_ros.core.geometry import scale_intrinsics
+from mono_depth_ros.core.stats import percentile
 
 # Recent CameraInfo messages, and images waiting for theirs, kept for matching by stamp.
 CAMERA_INFO_BUFFER = 10
@@ -97,10 +98,6 @@ class StampMatcher:
             return None, 1
         return None, 0
 
-    def has_infos(self) -> bool:
-        """True once any CameraInfo has been buffered."""
-        return bool(self._infos)
-
 
 def fallback_intrinsics(image_size: tuple[int, int]) -> tuple[float, float, float, float]:
     """KITTI's left colour camera intrinsics (constants.KITTI_INTRINSICS) at image_size (H, W)."""
@@ -167,34 +164,6 @@ class FrameStats:
                 'skipped_no_subscribers', 'errors', 'last_error')}
         span = times[-1] - times[0] if len(times) > 1 else 0.0
         result['rate_hz'] = (len(times) - 1) / span if span > 0 else 0.0
-        result['latency_p50_ms'] = float(np.percentile(latencies, 50)) if len(latencies) else 0.0
-        result['latency_p95_ms'] = float(np.percentile(latencies, 95)) if len(latencies) else 0.0
+        result['latency_p50_ms'] = percentile(latencies, 50, empty=0.0)
+        result['latency_p95_ms'] = percentile(latencies, 95, empty=0.0)
         return result
-
-
-def load_estimator(params: dict[str, Any]) -> tuple[Any, str]:
-    """The DepthEstimator the parameters ask for, and a name for the model (for diagnostics).
-
-    Loads params['checkpoint'] with checkpoint.load_model (or, with backend onnx, the exported
-    .onnx file), or, only when params['allow_random_weights'] is true and no checkpoint is
-    given, builds params['model_config'] with random weights. Imports torch lazily.
-    """
-    from mono_depth_ros.inference.reference import create_estimator
-    from mono_depth_ros.networks import build_model, load_model_config
-    from mono_depth_ros.networks.checkpoint import load_model
-
-    size = (params['input_height'], params['input_width'])
-    options = {'device': params['device'], 'precision': params['precision'],
-               'input_size': size if all(size) else None}
-    if params['backend'] == 'onnx':
-        estimator = create_estimator(params['checkpoint'], 'onnx', **options)
-        return estimator, f'{estimator.config.get("name", "model")} ({params["checkpoint"]})'
-    if params['checkpoint']:
-        model = load_model(params['checkpoint'], device='cpu')
-        name = f'{model.config.get("name", "model")} ({params["checkpoint"]})'
-    else:
-        model = build_model(load_model_config(params['model_config']), load_pretrained=False)
-        model.eval()
-        name = f'{model.config.get("name", "model")} (RANDOM WEIGHTS)'
-    return create_estimator(model, params['backend'], compile=params['compile'],
-                            **options), name

@@ -204,3 +204,27 @@ def markdown_table(defaults: dict[str, Any] | None = None) -> str:
         rows.append(f'| `{spec.name}` | {spec.type.__name__} | `{shown}` | {spec.limits()} | '
                     f'{spec.description}{fixed} |')
     return '\n'.join(rows)
+
+
+def resolve_params(params_file: str | os.PathLike | None = None, overrides: list[str] = (),
+                   checkpoint: str | None = None, where: str = 'parameters') -> dict[str, Any]:
+    """Node parameters: the package defaults, then a params file, then NAME=VALUE overrides.
+
+    The offline tools take the node's parameters this way; the result is validated and has a
+    model source (check_model_source).
+    """
+    import yaml
+
+    values = load_defaults()
+    if params_file:
+        values.update(read_params_file(params_file))
+    for item in overrides:
+        name, sep, raw = item.partition('=')
+        if not sep:
+            raise ParamError(f'override {item!r} must look like name=value')
+        values[name] = yaml.safe_load(raw)
+    if checkpoint:
+        values['checkpoint'] = checkpoint
+    values = validate(values, where=where)
+    check_model_source(values)
+    return values

@@ -15,13 +15,15 @@ import torch
 from tqdm import tqdm
 
 from mono_depth_ros.bench.device import device_name, peak_tflops
-from mono_depth_ros.bench.model_bench import BACKENDS, bench_model
+from mono_depth_ros.bench.model_bench import BACKENDS, bench_model, REFERENCE
 from mono_depth_ros.bench.report import compute_ratios, write_results
 from mono_depth_ros.core.constants import KITTI_IMAGE_SIZE
+from mono_depth_ros.inference.backends import BACKENDS as BACKEND_TABLE
 
 DEFAULT_MODELS = ['msfusion_r18', 'msfusion_r50', 'fcrn_r50', 'unet_r18']
 DEFAULT_SIZES = ['352x1216', '192x640']
-NODE_BACKENDS = ('torch', 'fast')
+# The node runs random weights of a model config: the backends that run a model, not a file.
+NODE_BACKENDS = tuple(name for name, spec in BACKEND_TABLE.items() if spec.source == 'model')
 QUICK = {'sizes': ['32x96'], 'models': ['msfusion_r18'], 'iters': 2, 'warmup': 1,
          'node_frames': 2, 'camera_size': '48x160', 'soak_drain_s': 1.0}
 
@@ -44,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--models', nargs='+', help=f'model configs (default {DEFAULT_MODELS})')
     p.add_argument('--sizes', nargs='+', type=parse_size,
                    help=f'network input sizes HxW (default {DEFAULT_SIZES})')
-    p.add_argument('--backends', nargs='+', choices=BACKENDS, default=['reference', 'fast'],
+    p.add_argument('--backends', nargs='+', choices=list(BACKENDS), default=[REFERENCE, 'fast'],
                    help='inference backends to time (default: reference fast)')
     p.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'])
     p.add_argument('--precision', default='fp32', choices=['fp32', 'fp16', 'bf16'])

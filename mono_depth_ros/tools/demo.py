@@ -30,6 +30,7 @@ from mono_depth_ros.core.metrics import average_metrics, compute_depth_metrics
 from mono_depth_ros.datasets.kitti import generate_depth_map
 from mono_depth_ros.datasets.synth import generate_world
 from mono_depth_ros.ros.conversions import image_to_numpy, pointcloud2_to_array, split_xyz_rgb
+from mono_depth_ros.ros.stamps import header_ns, NS_PER_S, set_stamp
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TRAIN_CONFIG = REPO_ROOT / 'config' / 'train' / 'synth_msfusion_r18.yaml'
@@ -101,7 +102,7 @@ def get_model(args: argparse.Namespace, cache: Path) -> tuple[str, str]:
 
 def make_drive_bag(cache: Path) -> tuple[Path, Path, dict]:
     """(drive folder, bag of it, kitti2bag summary), cached."""
-    from mono_depth_ros.tools.kitti2bag import convert_drive
+    from mono_depth_ros.ros.kitti2bag import convert_drive
 
     world = ensure_world(cache / 'drive_world', DRIVE_WORLD)
     drive = next((world / '2011_09_26').glob('*_sync'))
@@ -124,7 +125,7 @@ def evaluate(drive: Path, depth_msgs: list, stamps: list[int]) -> tuple[dict, li
     index = {stamp: i for i, stamp in enumerate(stamps)}
     per_frame = []
     for msg in depth_msgs:
-        i = index[msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec]
+        i = index[header_ns(msg)]
         gt = generate_depth_map(calib, velo[i], cam=2)
         metrics = compute_depth_metrics(gt, image_to_numpy(msg), crop=None)
         per_frame.append((i, metrics))
@@ -140,7 +141,7 @@ def write_montage(path: Path, frames: list, depth_msgs: list, drive: Path, stamp
     picks = depth_msgs[::max(len(depth_msgs) // MONTAGE_FRAMES, 1)][:MONTAGE_FRAMES]
     rows = []
     for msg in picks:
-        i = index[msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec]
+        i = index[header_ns(msg)]
         rgb = image_to_numpy(frames[i][0])
         lidar = generate_depth_map(calib, velo[i], cam=2)
         lidar = cv2.dilate(lidar, np.ones((3, 3), np.uint8))  # make the scan lines visible
@@ -180,9 +181,23 @@ def format_summary(summary: dict) -> str:
         f"  time         {summary['seconds']:.0f} s"])
 
 
+def start_node(checkpoint: str, namespace: str, device: str, log_path: Path
+               ) -> subprocess.Popen:
+    """Start mono_depth_node in its own process on <namespace>/image_raw and camera_info."""
+    from mono_depth_ros.ros.process import start_node as start_node_process
+
+    # the player is reliable like `ros2 bag play`; a best-effort reader loses many of the
+    # 1.4 MB frames on a loaded 2-core machine (DDS fragments), hiding the node's own
+    # newest-frame dropping that the demo measures
+    params = {'checkpoint': checkpoint, 'device': device, 'diagnostics_period': 0.5,
+              'input_qos': 'reliable'}
+    return start_node_process(namespace, params, log_path, remaps=['image:=image_raw'])
+
+
 def run_demo(args: argparse.Namespace) -> dict:
     """Every step of the demo; returns the summary."""
-    from mono_depth_ros.tools import demo_ros
+    from mono_depth_ros.ros import player
+    from mono_depth_ros.ros.process import stop_node
 
     started = time.monotonic()
     out, cache = Path(args.out), Path(args.cache)
@@ -194,28 +209,28 @@ def run_demo(args: argparse.Namespace) -> dict:
     drive, drive_bag, bag_info = make_drive_bag(cache)
     checkpoint, source = get_model(args, cache)
     log(f'model: {checkpoint} ({source})')
-    frames = demo_ros.load_frames(drive_bag, bag_info['image_topic'],
+    frames = player.load_frames(drive_bag, bag_info['image_topic'],
                                   bag_info['camera_info_topic'])
-    stamps = [demo_ros.stamp_ns(image) for image, _ in frames]
-    process = demo_ros.start_node(checkpoint, NAMESPACE, args.device, out / 'node.log')
-    player = demo_ros.DemoPlayer(NAMESPACE, bag_info['image_topic'],
-                                 bag_info['camera_info_topic'])
+    stamps = [header_ns(image) for image, _ in frames]
+    process = start_node(checkpoint, NAMESPACE, args.device, out / 'node.log')
+    drive_player = player.DrivePlayer(NAMESPACE, bag_info['image_topic'],
+                                      bag_info['camera_info_topic'])
     try:
         log('starting mono_depth_node and waiting for its first depth image')
-        player.wait_ready(process, _restamped(frames[0], stamps[0] - 10**9))
+        drive_player.wait_ready(process, _restamped(frames[0], stamps[0] - NS_PER_S))
         log(f'playing {len(frames)} frames at {CAMERA_RATE:g} Hz')
-        run = player.play(frames, CAMERA_RATE, process)
+        run = drive_player.play(frames, CAMERA_RATE, process)
     finally:
-        player.close()
-        demo_ros.stop_node(process)
-    depth_msgs = sorted(run.outputs['depth'], key=lambda p: demo_ros.stamp_ns(p[0]))
-    depth_msgs = [msg for msg, _ in depth_msgs if demo_ros.stamp_ns(msg) in run.sent]
+        drive_player.close()
+        stop_node(process)
+    depth_msgs = sorted(run.outputs['depth'], key=lambda p: header_ns(p[0]))
+    depth_msgs = [msg for msg, _ in depth_msgs if header_ns(msg) in run.sent]
     if not depth_msgs:
         raise RuntimeError(f'the node published no depth; see {out / "node.log"}')
-    counts = demo_ros.write_output_bag(out / 'bag', drive_bag, NAMESPACE, run)
+    counts = player.write_output_bag(out / 'bag', drive_bag, NAMESPACE, run)
     accuracy, _ = evaluate(drive, depth_msgs, stamps)
     write_montage(out / 'depth_montage.png', frames, depth_msgs, drive, stamps)
-    clouds = [m for m, _ in run.outputs['points'] if demo_ros.stamp_ns(m) in run.sent]
+    clouds = [m for m, _ in run.outputs['points'] if header_ns(m) in run.sent]
     points, colors = split_xyz_rgb(pointcloud2_to_array(clouds[len(clouds) // 2]))
     write_ply(out / 'cloud.ply', points, colors)
     diag = run.diagnostics[-1] if run.diagnostics else {}
@@ -226,7 +241,7 @@ def run_demo(args: argparse.Namespace) -> dict:
         'frames_processed': len(depth_msgs),
         'frames_dropped': run.node_counters(NODE_COUNTERS).get('dropped_busy', 0),
         'frames_without_output': len(frames) - len(depth_msgs),
-        'latency_ms': demo_ros.latency_stats(run.depth_latencies()),
+        'latency_ms': player.latency_stats(run.depth_latencies()),
         'node_latency_ms': {'p50_ms': float(diag.get('latency_p50_ms', 'nan')),
                             'p95_ms': float(diag.get('latency_p95_ms', 'nan'))},
         'node_counters': run.node_counters(NODE_COUNTERS),
@@ -243,7 +258,7 @@ def _restamped(frame: tuple, stamp: int) -> tuple:
 
     image, info = copy.deepcopy(frame[0]), copy.deepcopy(frame[1])
     for msg in (image, info):
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+        set_stamp(msg.header.stamp, stamp)
     return image, info
 
 

@@ -1,19 +1,18 @@
 """mono-depth-export-gt: export the evaluation ground truth of a KITTI split once, as an npz."""
 
 import argparse
-import os
 import sys
 
 import numpy as np
-from tqdm import tqdm
 
 from mono_depth_ros.datasets.kitti.ground_truth import (
+    describe_source,
+    export_ground_truth,
     GT_SOURCES,
-    load_ground_truth,
-    PROTOCOLS,
+    resolve_protocol,
     save_gt_npz,
 )
-from mono_depth_ros.datasets.kitti.splits import read_split, SPLIT_FILES, SplitEntry
+from mono_depth_ros.datasets.kitti.splits import SPLIT_FILES
 
 
 def add_split_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,38 +37,6 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
                              'instead of stopping with an error')
 
 
-def resolve_split(args: argparse.Namespace) -> tuple[str, list[SplitEntry], str]:
-    """Return (split label, entries, ground-truth source) from parsed split arguments."""
-    label = args.split or os.fspath(args.split_file)
-    entries = read_split(args.split or args.split_file)
-    source = args.gt or PROTOCOLS.get(args.split or '', {}).get('gt', 'velodyne')
-    if not os.path.isdir(args.data_path):
-        raise FileNotFoundError(f'data path not found: {args.data_path}')
-    return label, entries, source
-
-
-def export_ground_truth(data_path: str, entries: list[SplitEntry], source: str,
-                        vel_depth: bool = True, skip_missing: bool = False
-                        ) -> tuple[list[str], list[np.ndarray], list[str]]:
-    """Load the ground truth of every entry: (exported lines, depth maps, skipped lines)."""
-    lines, depths, skipped = [], [], []
-    for entry in tqdm(entries, desc='ground truth', unit='frame'):
-        try:
-            depth = load_ground_truth(data_path, entry, source, vel_depth)
-        except FileNotFoundError as error:
-            if not skip_missing:
-                raise FileNotFoundError(f'frame "{entry.line()}": {error} '
-                                        '(use --skip-missing to skip such frames)') from error
-            skipped.append(entry.line())
-            continue
-        lines.append(entry.line())
-        depths.append(depth)
-    if not depths:
-        raise FileNotFoundError(f'all {len(entries)} frames of the split miss files under '
-                                f'{data_path} (first: {skipped[0]})')
-    return lines, depths, skipped
-
-
 def main(argv: list[str] | None = None) -> int:
     """Export ground truth of a split to an npz (one float32 array per frame, in split order)."""
     parser = argparse.ArgumentParser(prog='mono-depth-export-gt', description=__doc__)
@@ -78,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
                         help='npz file to write (default: gt_depths.npz)')
     args = parser.parse_args(argv)
     try:
-        label, entries, source = resolve_split(args)
+        label, entries, source = resolve_protocol(args.data_path, args.split, args.split_file,
+                                                  args.gt)
         lines, depths, skipped = export_ground_truth(args.data_path, entries, source,
                                                      not args.camera_z, args.skip_missing)
         save_gt_npz(args.output, lines, depths, describe_source(source, args.camera_z))
@@ -94,13 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     if len(skipped) > 10:
         print(f'  ... and {len(skipped) - 10} more')
     return 0
-
-
-def describe_source(source: str, camera_z: bool) -> str:
-    """Name the ground truth stored in an export: improved, velodyne-x or velodyne-z."""
-    if source == 'improved':
-        return 'improved'
-    return 'velodyne-z' if camera_z else 'velodyne-x'
 
 
 if __name__ == '__main__':

@@ -6,11 +6,8 @@ the PyTorch reference on the same image and fails when depth differs by more tha
 """
 
 import argparse
-from pathlib import Path
 import sys
 import time
-
-import numpy as np
 
 DEFAULT_TOLERANCE = 1e-4  # max relative depth difference, fp32 ONNX Runtime CPU vs PyTorch CPU
 
@@ -46,21 +43,6 @@ def load_source(args: argparse.Namespace):
     return build_model(load_model_config(args.random_weights), load_pretrained=False).eval()
 
 
-def parity(model, path: Path, size: tuple[int, int]) -> float:
-    """Max relative depth difference of ONNX Runtime and the PyTorch reference on one image."""
-    import copy
-
-    from mono_depth_ros.bench.node_bench import bench_image
-    from mono_depth_ros.inference.onnx import OnnxDepthEstimator
-    from mono_depth_ros.inference.reference import DepthEstimator
-
-    image = bench_image(size)
-    reference = DepthEstimator(copy.deepcopy(model), device='cpu', input_size=size)
-    onnx = OnnxDepthEstimator(path, device='cpu', input_size=size)
-    a, b = reference.predict(image).depth, onnx.predict(image).depth
-    return float(np.max(np.abs(a - b) / np.abs(a)))
-
-
 def main(argv: list[str] | None = None) -> int:
     """Export (and optionally check) one model; exit 1 with a message on failure."""
     args = build_parser().parse_args(argv)
@@ -82,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
           f'{"fixed" if args.fixed else "dynamic"} {size[0]}×{size[1]}, '
           f'{time.perf_counter() - start:.1f} s)')
     if args.check:
-        difference = parity(model, path, size)
+        from mono_depth_ros.bench.node_bench import bench_image
+        from mono_depth_ros.inference.onnx import onnx_parity
+
+        difference = onnx_parity(model, path, bench_image(size), size)
         ok = difference <= args.tolerance
         print(f'ONNX Runtime vs PyTorch: max relative depth difference {difference:.2e} '
               f'({"within" if ok else "OVER"} tolerance {args.tolerance:g})')

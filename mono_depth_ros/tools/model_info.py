@@ -4,41 +4,12 @@ import argparse
 import json
 import sys
 
-import torch
-from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
 from mono_depth_ros.core.config import ConfigError
 from mono_depth_ros.core.constants import KITTI_BENCHMARK_CROP
-from mono_depth_ros.networks import available_models, build_model, load_model_config
-
-
-def count_parameters(model: torch.nn.Module) -> int:
-    """Number of parameters (weights and biases; BN running statistics excluded)."""
-    return sum(p.numel() for p in model.parameters())
-
-
-def count_flops(model: torch.nn.Module, height: int, width: int) -> int:
-    """FLOPs of one forward pass on a 1×3×height×width input, as FlopCounterMode counts them:
-    convolutions and matrix products, 2 FLOPs per multiply-accumulate; elementwise ops,
-    normalisation, pooling and interpolation are not counted."""
-    model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, 3, height, width))
-    return int(counter.get_total_flops())
-
-
-def model_info(name: str, height: int, width: int, flops: bool = True) -> dict:
-    """Parameters, FLOPs and heads of one named or YAML model config."""
-    config = load_model_config(name)
-    model = build_model(config, load_pretrained=False)
-    info = {'name': config['name'], 'architecture': config['architecture'],
-            'encoder': f'ResNet-{config["encoder"]["depth"]}',
-            'parameters': count_parameters(model), 'confidence': model.has_confidence,
-            'input_size': [height, width]}
-    if flops:
-        info['gflops'] = count_flops(model, height, width) / 1e9
-    return info
+from mono_depth_ros.networks import available_models
+from mono_depth_ros.networks.profile import model_info
 
 
 def format_table(rows: list[dict]) -> str:

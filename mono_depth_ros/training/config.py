@@ -8,6 +8,7 @@ from typing import Any
 
 from mono_depth_ros.core.config import apply_overrides, check_keys, ConfigError, load_yaml
 from mono_depth_ros.core.constants import MAX_DEPTH, MIN_DEPTH
+from mono_depth_ros.datasets.sources import check_source
 
 # Every key an experiment may set, with its default. Sections are checked strictly: an unknown
 # key is an error that lists the valid ones. `model.config` names a network config (models/).
@@ -19,6 +20,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     'loss': {},                          # given to losses.DepthLoss; {} = its defaults
     'data': {
+        'source': 'kitti',               # a name in datasets.sources.DATA_SOURCES
+        'gt': 'velodyne',                # a ground truth the source offers (kitti: or improved)
         'train_split': 'eigen_zhou/train',
         'val_split': 'eigen_zhou/val',
         'input_size': None,              # [H, W]; None = the network config's input_size
@@ -157,6 +160,10 @@ def validate_experiment(config: dict[str, Any], where: str) -> dict[str, Any]:
     overrides = config['model']['overrides']
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
         raise ConfigError(f'{where}: model.overrides must be a list of "key=value" strings')
+    try:
+        check_source(config['data']['source'], config['data']['gt'])
+    except ValueError as error:
+        raise ConfigError(f'{where}: {error}') from None
     val = config['validation']
     if not 0 < val['min_depth'] < val['max_depth']:
         raise ConfigError(f'{where}: validation needs 0 < min_depth < max_depth, '

@@ -1,4 +1,4 @@
-"""Training and validation DataLoaders over KittiDepthDataset (KITTI raw or a synthetic world)."""
+"""Training and validation DataLoaders over the data source a config names (datasets.sources)."""
 
 import os
 from typing import Any
@@ -6,7 +6,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from mono_depth_ros.datasets.dataset import KittiDepthDataset
+from mono_depth_ros.datasets.sources import build_dataset
 from mono_depth_ros.training.config import resolve_split
 from mono_depth_ros.training.distributed import DistInfo
 from mono_depth_ros.training.sampler import EpochIndexedDataset, ResumableSampler
@@ -30,9 +30,10 @@ def build_train_loader(experiment: dict[str, Any], data_path: str | os.PathLike,
     """Return the shuffled training loader (drop_last) and its resumable sampler."""
     data = experiment['data']
     seed = experiment['train']['seed']
-    dataset = KittiDepthDataset(data_path, resolve_split(data['train_split'], data_path),
-                                input_size=tuple(input_size), crop=data['train_crop'],
-                                augment=data['augment'], seed=seed)
+    split = resolve_split(data['train_split'], data_path)
+    dataset = build_dataset(data['source'], data_path, split,
+                            input_size=tuple(input_size), crop=data['train_crop'],
+                            augment=data['augment'], seed=seed, gt=data['gt'])
     if len(dataset) < batch_per_rank * dist.world_size:
         raise ValueError(f'training split {data["train_split"]} has {len(dataset)} frames, '
                          f'fewer than one batch ({batch_per_rank * dist.world_size})')
@@ -50,9 +51,10 @@ def build_val_loader(experiment: dict[str, Any], data_path: str | os.PathLike,
     """Return this rank's share (every world_size-th frame) of the validation frames."""
     data = experiment['data']
     val = experiment['validation']
-    dataset = KittiDepthDataset(data_path, resolve_split(data['val_split'], data_path),
-                                input_size=tuple(input_size), crop=data['val_crop'],
-                                augment=False, seed=experiment['train']['seed'])
+    split = resolve_split(data['val_split'], data_path)
+    dataset = build_dataset(data['source'], data_path, split,
+                            input_size=tuple(input_size), crop=data['val_crop'],
+                            augment=False, seed=experiment['train']['seed'], gt=data['gt'])
     count = len(dataset) if val['max_frames'] is None else min(val['max_frames'], len(dataset))
     shard = Subset(dataset, list(range(dist.rank, count, dist.world_size)))
     options = loader_options(data, dist.device, min(data['num_workers'], 2))

@@ -1,14 +1,46 @@
 """Depth losses, all masked for sparse ground truth (0 = no depth): berHu, SILog, SSIM on depth
 and cross-entropy on the ground-truth bin; DepthLoss weights them from the model config."""
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional
 
+from mono_depth_ros.core.config import check_keys, ConfigError
 from mono_depth_ros.networks import depth_to_bin, log_bin_edges, validate_model_config
 
 SSIM_C1 = 0.01 ** 2
 SSIM_C2 = 0.03 ** 2
+REGRESSIONS = ('berhu', 'silog')
+# Loss weights and options: a model config's `loss:` section, merged over these.
+LOSS_DEFAULTS = {
+    'regression': 'berhu',      # 'berhu' or 'silog'
+    'regression_weight': 1.0,
+    'berhu_fraction': 0.2,      # c = fraction · max |residual| over the batch's valid pixels
+    'silog_lambda': 0.85,       # BTS variant: scale · sqrt(mean d² − λ mean(d)²)
+    'silog_scale': 10.0,
+    'ssim_weight': 0.0,
+    'ssim_window': 3,
+    'bins_weight': 0.0,         # cross-entropy on the ground-truth bin (needs the bin head)
+}
+
+
+def loss_options(model_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The complete, checked loss options of a model config (its `loss:` over LOSS_DEFAULTS)."""
+    where = f'model config {model_config.get("name")!r} loss'
+    section = model_config.get('loss') or {}
+    if not isinstance(section, Mapping):
+        raise ConfigError(f'{where} must be a mapping, got {type(section).__name__}')
+    check_keys(section, LOSS_DEFAULTS, where)
+    options = {**LOSS_DEFAULTS, **section}
+    if options['regression'] not in REGRESSIONS:
+        raise ConfigError(f'{where}: regression must be one of {list(REGRESSIONS)}, got '
+                          f'{options["regression"]!r}')
+    if options['bins_weight'] and not model_config.get('bins'):
+        raise ConfigError(f'{where}: bins_weight needs a bin head (bins > 0)')
+    return options
 
 
 def valid_mask(gt: torch.Tensor) -> torch.Tensor:
@@ -89,7 +121,7 @@ class DepthLoss(nn.Module):
     def __init__(self, config: dict) -> None:
         super().__init__()
         cfg = validate_model_config(config)
-        self.options = cfg['loss']
+        self.options = loss_options(cfg)
         self.max_depth = float(cfg['max_depth'])
         edges = log_bin_edges(cfg['min_depth'], cfg['max_depth'], cfg['bins']) if cfg['bins'] \
             else torch.zeros(0, dtype=torch.float64)

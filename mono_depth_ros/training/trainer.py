@@ -15,12 +15,12 @@ from torch.nn.parallel import DistributedDataParallel
 
 from mono_depth_ros.core.config import apply_overrides, check_keys, ConfigError
 from mono_depth_ros.core.metrics import average_metrics, compute_depth_metrics, evaluation_mask
-from mono_depth_ros.networks import build_model, load_model_config, LOSS_DEFAULTS
+from mono_depth_ros.networks import build_model, load_model_config
 from mono_depth_ros.networks.checkpoint import load_checkpoint
 from mono_depth_ros.training.checkpoints import CheckpointManager, ensure_writable_dir
 from mono_depth_ros.training.data import build_train_loader, build_val_loader
 from mono_depth_ros.training.distributed import all_gather_objects, any_rank, DistInfo
-from mono_depth_ros.training.losses import DepthLoss
+from mono_depth_ros.training.losses import DepthLoss, LOSS_DEFAULTS, loss_options
 from mono_depth_ros.training.reporting import Reporter
 from mono_depth_ros.training.schedule import build_scheduler
 from mono_depth_ros.training.signals import StopRequest
@@ -49,7 +49,8 @@ def resolve_model_config(experiment: dict[str, Any]) -> dict[str, Any]:
     where = f'model config {experiment["model"]["config"]!r} (model.overrides)'
     model_cfg = apply_overrides(model_cfg, experiment['model']['overrides'], where)
     check_keys(experiment['loss'], LOSS_DEFAULTS, 'experiment section loss')
-    model_cfg['loss'] = {**model_cfg['loss'], **experiment['loss']}
+    model_cfg['loss'] = loss_options({**model_cfg, 'loss': {**model_cfg['loss'],
+                                                            **experiment['loss']}})
     if experiment['data']['input_size'] is not None:
         model_cfg['input_size'] = list(experiment['data']['input_size'])
     return model_cfg

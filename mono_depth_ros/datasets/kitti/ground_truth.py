@@ -3,10 +3,11 @@
 import os
 
 import numpy as np
+from tqdm import tqdm
 
 from mono_depth_ros.datasets.kitti.calib import velo_to_image_matrix
 from mono_depth_ros.datasets.kitti.io import load_velodyne, read_improved_gt
-from mono_depth_ros.datasets.kitti.splits import SplitEntry
+from mono_depth_ros.datasets.kitti.splits import read_split, SplitEntry
 
 
 def project_points(points: np.ndarray, velo_to_image: np.ndarray, size: tuple[int, int],
@@ -100,3 +101,47 @@ def load_gt_npz(path: str | os.PathLike) -> tuple[list[str], list[np.ndarray], s
         raise ValueError(f'{path} is not a ground-truth file of mono-depth-export-gt: '
                          f'{error}') from error
     return lines, depths, source
+
+
+def resolve_protocol(data_path: str | os.PathLike, split: str | None, split_file: str | None,
+                     gt: str | None = None) -> tuple[str, list[SplitEntry], str]:
+    """(split label, entries, ground-truth source) of a packaged split or a split file.
+
+    The source defaults to the packaged split's protocol (improved for eigen_benchmark), else
+    velodyne. FileNotFoundError when data_path is not a folder.
+    """
+    label = split or os.fspath(split_file)
+    entries = read_split(split or split_file)
+    source = gt or PROTOCOLS.get(split or '', {}).get('gt', 'velodyne')
+    if not os.path.isdir(data_path):
+        raise FileNotFoundError(f'data path not found: {data_path}')
+    return label, entries, source
+
+
+def describe_source(source: str, camera_z: bool) -> str:
+    """Name the ground truth stored in an export: improved, velodyne-x or velodyne-z."""
+    if source == 'improved':
+        return 'improved'
+    return 'velodyne-z' if camera_z else 'velodyne-x'
+
+
+def export_ground_truth(data_path: str | os.PathLike, entries: list[SplitEntry], source: str,
+                        vel_depth: bool = True, skip_missing: bool = False
+                        ) -> tuple[list[str], list[np.ndarray], list[str]]:
+    """Load the ground truth of every entry: (exported lines, depth maps, skipped lines)."""
+    lines, depths, skipped = [], [], []
+    for entry in tqdm(entries, desc='ground truth', unit='frame'):
+        try:
+            depth = load_ground_truth(data_path, entry, source, vel_depth)
+        except FileNotFoundError as error:
+            if not skip_missing:
+                raise FileNotFoundError(f'frame "{entry.line()}": {error} '
+                                        '(use --skip-missing to skip such frames)') from error
+            skipped.append(entry.line())
+            continue
+        lines.append(entry.line())
+        depths.append(depth)
+    if not depths:
+        raise FileNotFoundError(f'all {len(entries)} frames of the split miss files under '
+                                f'{data_path} (first: {skipped[0]})')
+    return lines, depths, skipped

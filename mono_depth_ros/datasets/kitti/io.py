@@ -1,5 +1,6 @@
 """Readers for KITTI raw files: Velodyne scans, images and improved ground-truth PNGs."""
 
+from datetime import datetime, UTC
 import os
 from pathlib import Path
 
@@ -59,3 +60,28 @@ def read_improved_gt(path: str | os.PathLike) -> np.ndarray:
             f'improved ground-truth PNG {path} must be single-channel uint16, '
             f'got {raw.dtype} with shape {raw.shape}')
     return raw.astype(np.float32) / IMPROVED_GT_SCALE
+
+
+def parse_timestamp(text: str) -> int:
+    """Nanoseconds since the epoch of a KITTI time '2011-09-26 13:02:25.964389445' (as UTC)."""
+    whole, _, fraction = text.strip().partition('.')
+    try:
+        moment = datetime.strptime(whole, '%Y-%m-%d %H:%M:%S').replace(tzinfo=UTC)
+        if not fraction.isdigit() or len(fraction) > 9:
+            raise ValueError(fraction)
+    except ValueError:
+        raise ValueError(f'bad KITTI timestamp {text.strip()!r}') from None
+    return int(moment.timestamp()) * 1_000_000_000 + int(fraction.ljust(9, '0'))
+
+
+def read_timestamps(path: Path, count: int) -> list[int]:
+    """count stamps (ns) from a KITTI timestamps.txt, with errors naming the file."""
+    if not path.is_file():
+        raise FileNotFoundError(f'timestamps file not found: {path}')
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    if len(lines) < count:
+        raise ValueError(f'{path} has {len(lines)} timestamps for {count} frames')
+    try:
+        return [parse_timestamp(line) for line in lines[:count]]
+    except ValueError as error:
+        raise ValueError(f'{path}: {error}') from None

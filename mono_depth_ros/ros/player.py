@@ -1,4 +1,4 @@
-"""The ROS side of `make demo`: run mono_depth_node on a drive bag over real DDS and record it.
+"""Play a drive to a running mono_depth_node over real DDS and record its outputs (`make demo`).
 
 A player publishes the drive's image + CameraInfo (with the drive's stamps) at a fixed rate; a
 recorder in the same process receives every output of the node, notes when each depth arrived
@@ -12,16 +12,15 @@ import subprocess
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
-import numpy as np
 import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from mono_depth_ros.ros import process as node_process
+from mono_depth_ros.core.stats import percentile
 from mono_depth_ros.ros.bag_io import BagWriter, read_bag, TF_STATIC_TOPIC
 from mono_depth_ros.ros.depth_messages import diagnostics_values, OUTPUT_TYPES
-from mono_depth_ros.ros.process import stop_node  # noqa: F401 - re-exported for demo.py
+from mono_depth_ros.ros.stamps import header_ns as stamp_ns
 
 NODE_START_TIMEOUT = 120.0   # seconds for the node process to load the model and match topics
 DRAIN_TIMEOUT = 20.0         # seconds to wait for the last outputs after the last frame
@@ -48,29 +47,13 @@ class DriveRun:
                 if stamp_ns(msg) in self.sent]
 
 
-def stamp_ns(msg) -> int:
-    """A message's header stamp as integer nanoseconds."""
-    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-
-
-def start_node(checkpoint: str, namespace: str, device: str, log_path: Path
-               ) -> subprocess.Popen:
-    """Start mono_depth_node in its own process on <namespace>/image_raw and camera_info."""
-    # the player is reliable like `ros2 bag play`; a best-effort reader loses many of the
-    # 1.4 MB frames on a loaded 2-core machine (DDS fragments), hiding the node's own
-    # newest-frame dropping that the demo measures
-    params = {'checkpoint': checkpoint, 'device': device, 'diagnostics_period': 0.5,
-              'input_qos': 'reliable'}
-    return node_process.start_node(namespace, params, log_path, remaps=['image:=image_raw'])
-
-
-class DemoPlayer:
+class DrivePlayer:
     """Publishes a drive to the node and records the node's outputs (one rclpy context)."""
 
     def __init__(self, namespace: str, image_topic: str, info_topic: str) -> None:
         self.context = Context()
         rclpy.init(context=self.context)
-        self.node = rclpy.create_node('mono_depth_demo_player', context=self.context)
+        self.node = rclpy.create_node('mono_depth_drive_player', context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -174,9 +157,7 @@ def write_output_bag(path: Path, drive_bag: Path, namespace: str, run: DriveRun)
 
 
 def latency_stats(latencies: list[float]) -> dict[str, float]:
-    """p50 / p95 / max of latencies in milliseconds."""
-    if not latencies:
-        return {'p50_ms': float('nan'), 'p95_ms': float('nan'), 'max_ms': float('nan')}
-    values = np.array(latencies) * 1e3
-    return {'p50_ms': float(np.percentile(values, 50)), 'p95_ms': float(np.percentile(values, 95)),
-            'max_ms': float(values.max())}
+    """p50 / p95 / max of latencies (seconds) in milliseconds; NaN without any."""
+    values = [latency * 1e3 for latency in latencies]
+    return {'p50_ms': percentile(values, 50), 'p95_ms': percentile(values, 95),
+            'max_ms': max(values, default=float('nan'))}

@@ -1,0 +1,189 @@
+"""Score a checkpoint or saved predictions against KITTI-protocol ground truth (mono-depth-eval).
+
+Predictions are resized to the ground-truth size with bilinear interpolation of depth
+(cv2.INTER_LINEAR), then scored with mono_depth_ros.core.metrics (clamped to [min, max] depth,
+averaged per image). A checkpoint runs through the DepthEstimator interface (any backend) with
+each frame's fx (focal scaling). Writes metrics.json, per_frame.csv, error_by_distance.png and
+montage.png.
+"""
+
+from dataclasses import dataclass
+import json
+import os
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from mono_depth_ros.core.constants import MAX_DEPTH, MIN_DEPTH
+from mono_depth_ros.core.metrics import average_metrics, depth_errors, scored_pixels
+from mono_depth_ros.datasets.kitti.calib import load_intrinsics
+from mono_depth_ros.datasets.kitti.ground_truth import (
+    describe_source,
+    load_ground_truth,
+    load_gt_npz,
+    PROTOCOLS,
+    resolve_protocol,
+)
+from mono_depth_ros.datasets.kitti.io import read_image
+from mono_depth_ros.evaluation.report import (
+    DistanceBins,
+    ensure_dir,
+    montage_row,
+    save_montage,
+    write_csv,
+)
+
+PRED_KEYS = ('pred', 'depth', 'pred_depth')
+
+
+@dataclass
+class EvalSettings:
+    """What to score and how (the options of mono-depth-eval)."""
+
+    data_path: str
+    split: str | None = None            # packaged split name, or
+    split_file: str | None = None       # a split list of one's own
+    checkpoint: str | None = None       # a model to run, or
+    pred_npz: str | None = None         # saved N×H×W predictions in split order
+    gt: str | None = None               # ground-truth source; None: the split's protocol
+    gt_npz: str | None = None           # exported ground truth (mono-depth-export-gt)
+    camera_z: bool = False
+    skip_missing: bool = False
+    output_dir: str = 'eval_results'
+    crop: str | None = None             # garg, eigen, none; None: the split's protocol
+    min_depth: float = MIN_DEPTH
+    max_depth: float = MAX_DEPTH
+    median_scaling: bool = False
+    montage_frames: int = 4
+    image_ext: str = '.png'
+    backend: str = 'torch'
+    device: str = 'auto'
+    precision: str = 'fp32'
+
+
+def load_pred_npz(path: str, frames: int) -> np.ndarray:
+    """Load an N×H×W array of metric depths (.npz or .npy) and check N against the split."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'prediction file not found: {path}')
+    if path.endswith('.npy'):
+        pred = np.load(path, allow_pickle=False)
+    else:
+        with np.load(path, allow_pickle=False) as data:
+            keys = [key for key in PRED_KEYS if key in data.files] or data.files
+            if len(keys) != 1:
+                raise ValueError(f'{path} holds arrays {data.files}; name the predictions '
+                                 f'one of {PRED_KEYS} or store a single array')
+            pred = data[keys[0]]
+    if pred.ndim != 3 or not np.issubdtype(pred.dtype, np.number):
+        raise ValueError(f'{path}: predictions must be an N×H×W numeric array of metric '
+                         f'depths, got {pred.dtype} with shape {pred.shape}')
+    if len(pred) != frames:
+        raise ValueError(f'{path} holds {len(pred)} predictions but the split has {frames} '
+                         'frames: predictions must cover the split, in split order')
+    return pred
+
+
+def make_estimator(settings: EvalSettings):
+    """The checkpoint's DepthEstimator (inference.backends.load_estimator); ValueError if bad."""
+    from mono_depth_ros.inference.backends import load_estimator
+    from mono_depth_ros.networks.checkpoint import CheckpointError
+
+    try:
+        return load_estimator(settings.checkpoint, settings.backend, settings.device,
+                              settings.precision)
+    except CheckpointError as error:
+        raise ValueError(str(error)) from error
+
+
+def resize_prediction(pred: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a depth prediction to the ground-truth (H, W) with bilinear interpolation."""
+    pred = np.asarray(pred, dtype=np.float32)
+    if pred.shape == tuple(size):
+        return pred
+    return cv2.resize(pred, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def evaluate(settings: EvalSettings) -> dict:
+    """Score every frame of the split; write the reports; return the metrics.json content."""
+    s = settings
+    label, entries, source = resolve_protocol(s.data_path, s.split, s.split_file, s.gt)
+    crop_name = s.crop or PROTOCOLS.get(s.split or '', {}).get('crop', 'garg')
+    crop = None if crop_name == 'none' else crop_name
+    gt_table, gt_name = None, describe_source(source, s.camera_z)
+    if s.gt_npz:
+        lines, depths, gt_name = load_gt_npz(s.gt_npz)
+        gt_table = dict(zip(lines, depths, strict=True))
+    preds = load_pred_npz(s.pred_npz, len(entries)) if s.pred_npz else None
+    estimator = make_estimator(s) if s.checkpoint else None
+    show = set(np.linspace(0, len(entries) - 1, min(s.montage_frames, len(entries)))
+               .round().astype(int).tolist()) if s.montage_frames > 0 else set()
+    limits = (crop, s.min_depth, s.max_depth, s.median_scaling)
+    rows, skipped, montage, bins = [], [], [], DistanceBins(s.max_depth)
+    for index, entry in enumerate(tqdm(entries, desc='evaluate', unit='frame')):
+        try:
+            if gt_table is not None:
+                if entry.line() not in gt_table:
+                    raise FileNotFoundError(f'{s.gt_npz} has no ground truth for this frame')
+                gt = gt_table[entry.line()]
+            else:
+                gt = load_ground_truth(s.data_path, entry, source, not s.camera_z)
+            image = read_image(entry.image_path(s.data_path, s.image_ext)) if (
+                estimator or index in show) else None
+        except FileNotFoundError as error:
+            if not s.skip_missing:
+                raise FileNotFoundError(f'frame "{entry.line()}": {error} '
+                                        '(use --skip-missing to skip such frames)') from error
+            skipped.append(entry.line())
+            continue
+        if estimator is not None:
+            fx = load_intrinsics(entry.calib_dir(s.data_path), entry.camera)[0][0, 0]
+            pred = estimator.predict(image, fx=fx).depth
+        else:
+            pred = preds[index]
+        pred = resize_prediction(pred, gt.shape)
+        try:
+            mask, gt_valid, pred_valid = scored_pixels(gt, pred, *limits)
+        except ValueError as error:
+            raise ValueError(f'frame "{entry.line()}": {error}') from error
+        bins.add(gt_valid, pred_valid)
+        rows.append({'index': index, 'frame': entry.line(), 'valid_pixels': int(mask.sum()),
+                     **depth_errors(gt_valid, pred_valid)})
+        if index in show:
+            label_text = f'{entry.folder.split("/")[-1]}\nframe {entry.frame} {entry.side}'
+            panels = montage_row(cv2.resize(image, (gt.shape[1], gt.shape[0])), gt, pred, mask,
+                                 s.min_depth, s.max_depth)
+            montage.append((label_text, panels))
+    if not rows:
+        raise FileNotFoundError(f'all {len(entries)} frames of {label} miss files')
+    report = {**average_metrics(rows), 'frames': len(rows), 'skipped': len(skipped),
+              'split': label, 'ground_truth': gt_name, 'crop': crop_name,
+              'min_depth': s.min_depth, 'max_depth': s.max_depth,
+              'median_scaling': s.median_scaling,
+              'prediction': s.pred_npz or s.checkpoint, 'interpolation': 'bilinear',
+              'by_distance': bins.table(), 'skipped_frames': skipped}
+    write_reports(s.output_dir, report, rows, bins, montage)
+    return report
+
+
+def write_reports(folder: str, report: dict, rows: list[dict], bins: DistanceBins,
+                  montage: list) -> None:
+    """Write metrics.json, per_frame.csv, error_by_distance.png and montage.png into folder."""
+    ensure_dir(folder)
+    with open(os.path.join(folder, 'metrics.json'), 'w', encoding='utf-8') as stream:
+        json.dump(without_nan(report), stream, indent=2)
+    write_csv(os.path.join(folder, 'per_frame.csv'), rows)
+    bins.plot(os.path.join(folder, 'error_by_distance.png'),
+              f'{report["split"]}: {report["frames"]} frames')
+    if montage:
+        save_montage(os.path.join(folder, 'montage.png'), montage, report['min_depth'],
+                     report['max_depth'])
+
+
+def without_nan(value):
+    """Replace NaN floats (empty distance bins) by None, recursively, for strict JSON."""
+    if isinstance(value, dict):
+        return {key: without_nan(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_nan(item) for item in value]
+    return None if isinstance(value, float) and value != value else value

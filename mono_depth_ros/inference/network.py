@@ -1,0 +1,89 @@
+"""What the torch and ONNX backends share: device and precision choice, preprocessing (resize
+to the network input, ImageNet normalisation), and resizing the maps back to each image."""
+
+import abc
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812 - the usual name
+
+from mono_depth_ros.core.constants import IMAGENET_MEAN, IMAGENET_STD
+from mono_depth_ros.inference.estimator import DepthEstimator, PointsRequest, Prediction
+
+PRECISIONS = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+Maps = tuple[torch.Tensor, torch.Tensor | None]
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """Turn 'auto' into cuda when available (else cpu) and check that cuda exists if asked."""
+    if str(device) == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}") from error
+    if resolved.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f'device {device!r} asked for, but CUDA is not available')
+    if resolved.type not in ('cpu', 'cuda'):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    return resolved
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of a precision name (None for fp32); reduced precision needs CUDA."""
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision must be one of {sorted(PRECISIONS)}, got {precision!r}')
+    if precision != 'fp32' and device.type != 'cuda':
+        raise ValueError(f'precision {precision!r} needs a CUDA device (autocast runs on '
+                         f'CUDA only); use fp32 on {device.type}')
+    return PRECISIONS[precision]
+
+
+def normalize_resize(image_u8: torch.Tensor, input_size: Sequence[int]) -> torch.Tensor:
+    """B×H×W×3 uint8 → B×3×h×w float32 resized (bilinear) to input_size, ImageNet-normalised."""
+    x = image_u8.permute(0, 3, 1, 2).float().div_(255.0)
+    if tuple(x.shape[-2:]) != tuple(input_size):
+        x = F.interpolate(x, size=tuple(input_size), mode='bilinear', align_corners=False)
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def resize_maps(maps: torch.Tensor, image_size: Sequence[int]) -> torch.Tensor:
+    """B×1×h×w maps → B×H×W float32 at the image resolution (bilinear)."""
+    maps = maps.float()
+    if tuple(maps.shape[-2:]) != tuple(image_size):
+        maps = F.interpolate(maps, size=tuple(image_size), mode='bilinear', align_corners=False)
+    return maps[:, 0]
+
+
+class BatchEstimator(DepthEstimator):
+    """A DepthEstimator whose backend maps a normalised batch to depth and confidence maps.
+
+    Preprocessing and resizing back run with torch on `tensor_device`; the backend implements
+    `_maps` only.
+    """
+
+    tensor_device = torch.device('cpu')
+
+    def _run(self, images: list[np.ndarray], scales: list[float], confidence: bool,
+             points: PointsRequest | None) -> tuple[list[Prediction], None]:
+        """Preprocess, run _maps, resize each map to its image and apply its focal factor."""
+        with torch.inference_mode():
+            batch = torch.cat([normalize_resize(
+                torch.from_numpy(np.ascontiguousarray(image)).to(self.tensor_device)[None],
+                self.input_size) for image in images])
+            depth, conf = self._maps(batch, confidence and self.has_confidence)
+            predictions = []
+            for i, (image, scale) in enumerate(zip(images, scales, strict=True)):
+                size = image.shape[:2]
+                image_conf = None if conf is None \
+                    else resize_maps(conf[i:i + 1], size)[0].clamp(0.0, 1.0).cpu().numpy()
+                image_depth = (resize_maps(depth[i:i + 1], size)[0] * scale).cpu().numpy()
+                predictions.append(Prediction(image_depth, image_conf))
+        return predictions, None
+
+    @abc.abstractmethod
+    def _maps(self, batch: torch.Tensor, confidence: bool) -> Maps:
+        """Depth and (when asked and available) confidence maps, B×1×h×w, of a batch."""
