@@ -70,3 +70,19 @@ def test_installed_executable_runs_installed_package(colcon_install, tmp_path):
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'rclpy' in result.stdout
+
+
+def test_installed_package_carries_its_data_files(colcon_install, tmp_path):
+    site = next(colcon_install.glob('lib/python*/site-packages'))
+    env = dict(os.environ, PYTHONPATH=str(site))
+    code = ('from mono_depth_ros.datasets.kitti.splits import read_split\n'
+            'from mono_depth_ros.datasets.kitti.download import ARCHIVE_LIST\n'
+            'from mono_depth_ros.datasets.synth.writer import CALIB_DIR\n'
+            'import mono_depth_ros\n'
+            'assert str(ARCHIVE_LIST).startswith(mono_depth_ros.__path__[0]), ARCHIVE_LIST\n'
+            'print(len(read_split("eigen")), len(read_split("eigen_benchmark")),\n'
+            '      ARCHIVE_LIST.is_file(), len(list(CALIB_DIR.glob("calib_*.txt"))))')
+    probe = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=env,
+                           capture_output=True, text=True)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.split() == ['697', '652', 'True', '3']

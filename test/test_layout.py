@@ -140,49 +140,42 @@ def test_few_loose_modules_at_the_top():
     assert len(loose) <= MAX_LOOSE_MODULES, loose
 
 
+BLOCK_RCLPY = textwrap.dedent("""
+    import importlib, sys
+
+    class BlockRclpy:
+        def find_spec(self, name, path=None, target=None):
+            if name == 'rclpy' or name.startswith('rclpy.'):
+                raise ImportError('rclpy is blocked in this test: ' + name)
+            return None
+
+    sys.meta_path.insert(0, BlockRclpy())
+    for name in sys.argv[1:]:
+        importlib.import_module(name)
+    assert 'rclpy' not in sys.modules
+    print('imported', len(sys.argv) - 1)
+""")
+
+
+def import_without_rclpy(modules: list[str]) -> subprocess.CompletedProcess:
+    """Import modules in a fresh interpreter in which importing rclpy raises ImportError."""
+    return subprocess.run([sys.executable, '-c', BLOCK_RCLPY, *modules], capture_output=True,
+                          text=True, timeout=300, cwd=PACKAGE_DIR.parent)
+
+
 @pytest.mark.slow
 def test_everything_outside_ros_imports_with_rclpy_blocked():
     wanted = [m for m in MODULES if folder(m) not in ROS_FOLDERS]
     wanted += [f'{PACKAGE}.ros.{name}' for name in RCLPY_FREE_ROS]
     assert len(wanted) > 40
-    code = textwrap.dedent(f"""
-        import importlib, sys
-
-        class BlockRclpy:
-            def find_spec(self, name, path=None, target=None):
-                if name == 'rclpy' or name.startswith('rclpy.'):
-                    raise ImportError('rclpy is blocked in this test: ' + name)
-                return None
-
-        sys.meta_path.insert(0, BlockRclpy())
-        for name in {wanted!r}:
-            importlib.import_module(name)
-        assert 'rclpy' not in sys.modules
-        print('imported', len({wanted!r}))
-    """)
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                            timeout=300, cwd=PACKAGE_DIR.parent)
+    result = import_without_rclpy(wanted)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f'imported {len(wanted)}' in result.stdout
 
 
 def test_rclpy_block_catches_a_module_that_needs_rclpy():
-    code = textwrap.dedent("""
-        import importlib, sys
-
-        class BlockRclpy:
-            def find_spec(self, name, path=None, target=None):
-                if name == 'rclpy' or name.startswith('rclpy.'):
-                    raise ImportError('rclpy is blocked in this test: ' + name)
-                return None
-
-        sys.meta_path.insert(0, BlockRclpy())
-        importlib.import_module('mono_depth_ros.ros.node')
-    """)
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                            timeout=120, cwd=PACKAGE_DIR.parent)
+    result = import_without_rclpy([f'{PACKAGE}.ros.node'])
     assert result.returncode != 0 and 'rclpy is blocked' in result.stderr
-
 
 def defined_functions(name: str) -> list[str]:
     """Modules that define a function or method called name."""

@@ -86,7 +86,7 @@ def test_outputs_carry_the_input_header_and_the_right_encodings(node):
 
 def test_depth_scales_with_the_camera_focal_length(node):
     # the same picture from a camera with twice the focal length is twice as far (canonical
-    # camera scaling, inference.DepthEstimator); pixels are compared where both are in range
+    # camera scaling, the DepthEstimator); pixels are compared where both are in range
     process, harness, _ = node
     rgb, image, info = frame(next_stamp(), seed=3)
     near = image_to_numpy(harness.send_until_output(process, image, info))

@@ -90,5 +90,5 @@ def test_model_source_must_be_a_file_or_explicit_random_weights(tmp_path):
 def test_readme_parameter_table_is_generated_from_the_specs(repo_root):
     readme = (repo_root / 'README.md').read_text()
     table = markdown_table()
-    assert table in readme, 'README parameter table is stale: paste node_params.markdown_table()'
+    assert table in readme, 'README parameter table is stale: paste ros.params.markdown_table()'
     assert len(re.findall(r'^\| `', table, re.M)) == len(SPECS)

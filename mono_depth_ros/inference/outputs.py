@@ -19,7 +19,7 @@ from mono_depth_ros.core.geometry import (
 
 @dataclass(frozen=True)
 class OutputSettings:
-    """The output parameters of the node (see node_params) that shape the arrays."""
+    """The output parameters of the node (see ros.params) that shape the arrays."""
 
     min_depth: float = 0.1
     max_depth: float = 80.0

@@ -1,2 +1,3 @@
 """ROS layer: conversions, depth messages, bags, node parameters, frame sync, the frame pipeline
-and the node. rclpy is imported only in the node, the bag I/O and the process helpers."""
+and the node. rclpy is imported only by the node, the bag I/O and the drive player; the node's
+logic (params, node_logic, pipeline) needs only the message packages."""

@@ -52,7 +52,7 @@ PARAMETER_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAME
 
 
 def descriptor(spec) -> ParameterDescriptor:
-    """The rcl_interfaces descriptor of a node_params spec (type, range, read_only, text)."""
+    """The rcl_interfaces descriptor of a ros.params spec (type, range, read_only, text)."""
     desc = ParameterDescriptor(name=spec.name, type=PARAMETER_TYPES[spec.type],
                                description=spec.description, read_only=spec.read_only,
                                additional_constraints=spec.limits())
@@ -137,7 +137,7 @@ class MonoDepthNode(Node):
         self.create_timer(self.params['diagnostics_period'], self._publish_diagnostics)
 
     def _on_set_parameters(self, changes) -> SetParametersResult:
-        """Accept run-time changes that pass node_params validation; update the settings."""
+        """Accept run-time changes that pass ros.params validation; update the settings."""
         try:
             new = dict(self.params)
             for change in changes:

@@ -12,6 +12,7 @@ from typing import Any
 
 from mono_depth_ros.core.config import ConfigError, load_yaml
 from mono_depth_ros.core.paths import find_share_file
+from mono_depth_ros.inference.backends import BACKENDS, get_backend
 
 NODE_NAME = 'mono_depth_node'
 PARAMS_FILE = 'mono_depth_node.yaml'
@@ -49,7 +50,7 @@ SPECS: tuple[ParamSpec, ...] = (
               'allow_random_weights is true.', read_only=True),
     ParamSpec('backend', str, 'Inference backend: torch (reference), fast (folded BatchNorm; '
               'GPU preprocessing and CUDA graphs on CUDA) or onnx (ONNX Runtime on an exported '
-              'model given as checkpoint).', choices=('torch', 'fast', 'onnx'), read_only=True),
+              'model given as checkpoint).', choices=tuple(BACKENDS), read_only=True),
     ParamSpec('compile', bool, 'With backend fast: torch.compile the network (inductor, '
               'static shapes; needs a C++ compiler on the CPU). The first frame waits for the '
               'compilation (about a minute on a small CPU).', read_only=True),
@@ -176,13 +177,15 @@ def check_model_source(values: dict[str, Any]) -> None:
     if path and not os.path.isfile(path):
         raise ParamError(f'checkpoint file not found: {path!r}; set the parameter checkpoint '
                          'to a .pt file written by mono-depth-train')
-    if values['backend'] == 'onnx' and not str(path).endswith('.onnx'):
-        raise ParamError(f'backend onnx runs an exported model: set the parameter checkpoint to '
-                         f'an .onnx file written by mono-depth-export (got {path!r})')
-    if values['backend'] != 'onnx' and str(path).endswith('.onnx'):
+    backend = get_backend(values['backend'])
+    if backend.source == 'onnx' and not str(path).endswith('.onnx'):
+        raise ParamError(f'backend {backend.name} runs an exported model: set the parameter '
+                         'checkpoint to an .onnx file written by mono-depth-export '
+                         f'(got {path!r})')
+    if backend.source != 'onnx' and str(path).endswith('.onnx'):
         raise ParamError(f'checkpoint {path!r} is an ONNX model: set the parameter backend to '
                          'onnx')
-    if values.get('compile') and values['backend'] != 'fast':
+    if values.get('compile') and not backend.compiles:
         raise ParamError(f'compile applies to backend fast only (backend is '
                          f'{values["backend"]!r}): set backend to fast or compile to false')
     if not path and not values['allow_random_weights']:
