@@ -125,6 +125,29 @@ def test_default_input_size_and_auto_device(constant_model):
     constant_model.to('cpu')
 
 
+def test_reference_network_input_is_contiguous(msfusion):
+    # the H×W×3 upload is channels_last; the reference runs the model on a plain NCHW batch, so
+    # its numbers stay those of model(batch) (a channels_last batch rounds differently)
+    estimator = ReferenceEstimator(msfusion, device='cpu', input_size=(64, 96))
+    seen = []
+    hook = msfusion.register_forward_pre_hook(lambda _, args: seen.append(
+        (args[0].is_contiguous(), args[0].is_contiguous(memory_format=torch.channels_last))))
+    depth = estimator.predict(random_image(64, 96)).depth
+    hook.remove()
+    assert seen == [(True, False)]
+    batch = estimator_input(random_image(64, 96))
+    with torch.no_grad():
+        np.testing.assert_array_equal(depth, msfusion(batch)['depth'][0, 0].numpy())
+
+
+def estimator_input(image: np.ndarray) -> torch.Tensor:
+    """The reference preprocessing by hand: /255, ImageNet mean and std, NCHW (no resize)."""
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    return ((x - mean) / std).contiguous()
+
+
 def test_bad_arguments_are_named(constant_model):
     with pytest.raises(ValueError, match='precision must be one of'):
         ReferenceEstimator(constant_model, device='cpu', precision='int8')

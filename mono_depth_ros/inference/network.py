@@ -71,9 +71,11 @@ class BatchEstimator(DepthEstimator):
              points: PointsRequest | None) -> tuple[list[Prediction], None]:
         """Preprocess, run _maps, resize each map to its image and apply its focal factor."""
         with torch.inference_mode():
+            # contiguous: the H×W×3 upload leaves the batch channels_last, which would carry
+            # through the network (slower on the CPU, and other rounding than the model's own)
             batch = torch.cat([normalize_resize(
                 torch.from_numpy(np.ascontiguousarray(image)).to(self.tensor_device)[None],
-                self.input_size) for image in images])
+                self.input_size) for image in images]).contiguous()
             depth, conf = self._maps(batch, confidence and self.has_confidence)
             predictions = []
             for i, (image, scale) in enumerate(zip(images, scales, strict=True)):
