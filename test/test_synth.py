@@ -25,6 +25,7 @@ from mono_depth_ros.datasets.synth.writer import (
     Rig,
     split_counts,
     write_drive,
+    write_splits,
 )
 from mono_depth_ros.tools import synth as synth_tool
 
@@ -257,3 +258,19 @@ def test_split_counts_give_every_nonzero_fraction_a_frame():
     assert split_counts(5, 0.1, 0.1) == (3, 1, 1)       # 0.5 frames would round to 0
     assert split_counts(10, 0.0, 0.25) == (8, 0, 2)
     assert split_counts(1, 0.0, 0.0) == (1, 0, 0)
+
+
+def test_heldout_drives_never_reach_the_training_split(tmp_path):
+    frames = {f'2011_09_26/2011_09_26_drive_000{d}_sync': 4 for d in range(1, 6)}
+    counts = write_splits(tmp_path, frames, 0.25, 0.0, heldout_drives=3)
+    splits = {name: (tmp_path / 'splits' / f'{name}_files.txt').read_text().splitlines()
+              for name in ('train', 'val', 'test')}
+    drives = {name: sorted({line.split()[0][-9:-5] for line in lines})
+              for name, lines in splits.items()}
+    # drives 1-2 train (their last frame to val), 3 and 5 val, 4 test: none shared with train
+    assert drives == {'train': ['0001', '0002'], 'val': ['0001', '0002', '0003', '0005'],
+                      'test': ['0004']}
+    assert counts == {'train': 6, 'val': 2 + 8, 'test': 4}
+    with pytest.raises(ValueError, match=r'heldout_drives must be an integer in \[0, drives'):
+        generate_world(tmp_path / 'w', drives=2, frames=5, heldout_drives=2)
+    assert not (tmp_path / 'w').exists()

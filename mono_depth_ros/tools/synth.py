@@ -20,6 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help='fraction of each drive (its later frames) for val (default 0.1)')
     parser.add_argument('--test-fraction', type=float, default=0.1,
                         help='fraction of each drive (its last frames) for test (default 0.1)')
+    parser.add_argument('--heldout-drives', type=int, default=0,
+                        help='keep the last N drives out of training: all their frames go to '
+                             'val and test (alternating drives), the fractions apply to the '
+                             'others (default 0)')
     parser.add_argument('--stereo', action='store_true',
                         help='also render the right camera (image_03, P_rect_03)')
     parser.add_argument('--overwrite', action='store_true',
@@ -37,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
                                      seed=args.seed, val_fraction=args.val_fraction,
                                      test_fraction=args.test_fraction,
                                      overwrite=args.overwrite, stereo=args.stereo,
-                                     progress=bar.update)
+                                     progress=bar.update, heldout_drives=args.heldout_drives)
     except (ValueError, FileExistsError) as error:
         print(f'mono-depth-synth: error: {error}', file=sys.stderr)
         return 2

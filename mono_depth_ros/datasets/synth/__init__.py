@@ -36,7 +36,7 @@ def _check(drives: int, frames: int, seed: int, val_fraction: float,
 def generate_world(out_dir: str | os.PathLike, drives: int = 1, frames: int = 4, seed: int = 0,
                    val_fraction: float = 0.1, test_fraction: float = 0.1,
                    overwrite: bool = False, stereo: bool = False,
-                   progress: Callable[[], None] | None = None) -> dict:
+                   progress: Callable[[], None] | None = None, heldout_drives: int = 0) -> dict:
     """Render drives × frames synthetic KITTI raw frames under out_dir; returns a summary.
 
     Layout: 2011_09_26/calib_*.txt (KITTI's real calibration), per drive
@@ -44,9 +44,14 @@ def generate_world(out_dir: str | os.PathLike, drives: int = 1, frames: int = 4,
     depth_dense/image_02/data/*.npy (camera z, 0 = sky) and
     proj_depth/groundtruth/image_02/*.png; split lists splits/{train,val,test}_files.txt.
     stereo adds the right camera (image_03, from P_rect_03) with its own depth files.
+    heldout_drives: the last that many drives are never in train (val and test only).
     progress, if given, is called once per rendered frame. Same seed → identical bytes.
     """
     _check(drives, frames, seed, val_fraction, test_fraction)
+    if isinstance(heldout_drives, bool) or not isinstance(heldout_drives, int) \
+            or not 0 <= heldout_drives < drives:
+        raise ValueError(f'heldout_drives must be an integer in [0, drives - 1] (at least one '
+                         f'drive trains), got {heldout_drives!r} with {drives} drive(s)')
     root = prepare_output(out_dir, overwrite)
     rig = Rig()
     started = time.perf_counter()
@@ -56,7 +61,7 @@ def generate_world(out_dir: str | os.PathLike, drives: int = 1, frames: int = 4,
         write_drive(root, plan, seed, drive, rig, (2, 3) if stereo else (2,), progress)
         folders[plan.folder] = frames
     elapsed = time.perf_counter() - started
-    counts = write_splits(root, folders, val_fraction, test_fraction, stereo)
+    counts = write_splits(root, folders, val_fraction, test_fraction, stereo, heldout_drives)
     return {'root': root, 'drives': list(folders), 'frames': drives * frames, 'splits': counts,
             'seconds_per_frame': elapsed / (drives * frames)}
 

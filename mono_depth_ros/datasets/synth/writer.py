@@ -176,15 +176,22 @@ def split_counts(frames: int, val_fraction: float, test_fraction: float) -> tupl
 
 
 def write_splits(root: Path, frames_by_drive: dict[str, int], val_fraction: float,
-                 test_fraction: float, stereo: bool = False) -> dict[str, int]:
+                 test_fraction: float, stereo: bool = False,
+                 heldout_drives: int = 0) -> dict[str, int]:
     """Write splits/{train,val,test}_files.txt: per drive, the last frames go to val then test.
 
-    With stereo, train and val list every frame for both sides (l then r), as eigen_zhou does;
-    test lists the left camera only, as the Eigen test split does.
+    heldout_drives > 0 keeps the last that many drives out of training altogether: every frame
+    of them goes to val or test (alternating drives, val first), and the fractions apply to the
+    other drives. With stereo, train and val list every frame for both sides (l then r), as
+    eigen_zhou does; test lists the left camera only, as the Eigen test split does.
     """
     lines: dict[str, list[str]] = {'train': [], 'val': [], 'test': []}
-    for folder, frames in frames_by_drive.items():
+    folders = list(frames_by_drive)
+    first_heldout = len(folders) - heldout_drives
+    for index, (folder, frames) in enumerate(frames_by_drive.items()):
         n_train, n_val, _ = split_counts(frames, val_fraction, test_fraction)
+        if index >= first_heldout:
+            n_train, n_val = (0, frames) if (index - first_heldout) % 2 == 0 else (0, 0)
         for k in range(frames):
             split = 'train' if k < n_train else 'val' if k < n_train + n_val else 'test'
             lines[split].append(f'{folder} {k:010d} l')
