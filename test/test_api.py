@@ -98,8 +98,9 @@ def test_data_source_table(synth_world):
     assert tuple(item['image'].shape) == (3, 64, 192) and float(item['depth'].max()) > 0
     with pytest.raises(ValueError, match=r"data.source must be one of \['kitti'\], got 'kiti'"):
         check_source('kiti', 'velodyne')
-    with pytest.raises(ValueError, match=r"data.gt must be one of \['velodyne', 'improved'\]"):
-        check_source('kitti', 'dense')
+    with pytest.raises(ValueError, match=r"data.gt must be one of \['velodyne', 'improved', "
+                                         r"'dense'\] for source 'kitti', got 'stereo'"):
+        check_source('kitti', 'stereo')
 
 
 def test_training_config_names_a_data_source(repo_root):
@@ -111,8 +112,9 @@ def test_training_config_names_a_data_source(repo_root):
     assert load_experiment(config, ['data.gt=improved'])['data']['gt'] == 'improved'
     with pytest.raises(ConfigError, match="data.source must be one of .*got 'lidar_bag'"):
         load_experiment(config, ['data.source=lidar_bag'])
-    with pytest.raises(ConfigError, match="data.gt must be one of .*got 'dense'"):
-        load_experiment(config, ['data.gt=dense'])
+    assert load_experiment(config, ['data.gt=dense'])['data']['gt'] == 'dense'
+    with pytest.raises(ConfigError, match="data.gt must be one of .*got 'stereo'"):
+        load_experiment(config, ['data.gt=stereo'])
 
 
 def frame_messages(rgb: np.ndarray, intrinsics: tuple[float, float, float, float]):
@@ -142,7 +144,9 @@ def test_frame_pipeline_without_dds(tiny_checkpoint):
     rgb = np.random.default_rng(2).integers(0, 256, (60, 200, 3), dtype=np.uint8)
     intrinsics = (150.0, 150.0, 90.25, 31.5)
     image, info = frame_messages(rgb, intrinsics)
-    out = pipeline.process(image, info, {'depth', 'points'})
+    result = pipeline.process(image, info, {'depth', 'points'})
+    out = result.messages
+    assert result.beyond_fraction == 0.0  # the tiny model has no beyond-range head
     assert set(out) == {'depth', 'points'}
     for message in out.values():
         assert header_ns(message) == 1_317_384_506_123_456_789
@@ -150,11 +154,11 @@ def test_frame_pipeline_without_dds(tiny_checkpoint):
     want = estimator.predict(rgb, fx=intrinsics[0]).depth
     np.testing.assert_allclose(image_to_numpy(out['depth']), want, rtol=1e-5)
     assert (out['points'].height, out['points'].width) == (30, 100)
-    everything = pipeline.process(image, info, {'depth', 'depth/camera_info',
-                                                'depth/confidence', 'depth/colorized', 'points'})
+    everything = pipeline.process(image, info, {'depth', 'depth/camera_info', 'depth/confidence',
+                                                'depth/colorized', 'points'}).messages
     assert set(everything) == {'depth', 'depth/camera_info', 'depth/confidence',
                                'depth/colorized', 'points'}
-    fallback = pipeline.process(image, None, {'depth/camera_info'})  # KITTI intrinsics
+    fallback = pipeline.process(image, None, {'depth/camera_info'}).messages  # KITTI's
     assert fallback['depth/camera_info'].k[0] == pytest.approx(721.5377 * 200 / 1242)
     bad = copy.deepcopy(info)
     bad.k = [0.0] * 9

@@ -108,6 +108,9 @@ def test_colorize_depth_fixed_metric_scale():
     np.testing.assert_array_equal(bgr[0, 6], turbo[126, 0])
     alone = colorize_depth(np.full((2, 2), 2.0, np.float32), 1.0, 80.0)
     np.testing.assert_array_equal(alone[0, 0], bgr[0, 6])
+    beyond = colorize_depth(np.array([[np.inf, -np.inf]], np.float32), 1.0, 80.0)
+    np.testing.assert_array_equal(beyond[0, 0], turbo[0, 0])  # beyond range: the far end
+    np.testing.assert_array_equal(beyond[0, 1], 0)  # -inf is invalid: black
     with pytest.raises(ValueError, match='min_depth'):
         colorize_depth(depth, 0.0, 80.0)
 

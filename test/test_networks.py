@@ -50,38 +50,60 @@ def test_msfusion_r18_output_shapes_at_odd_sizes():
 
 
 @pytest.mark.parametrize('name', MODEL_NAMES)
-def test_every_model_small_odd_input_bounded_and_interface(name):
+@pytest.mark.parametrize('beyond', [False, True])
+def test_every_model_small_odd_input_bounded_and_interface(name, beyond):
     torch.manual_seed(0)
-    model = build_model(load_model_config(name), load_pretrained=False).eval()
+    config = load_model_config(name)
+    config['beyond_range'] = beyond
+    model = build_model(config, load_pretrained=False).eval()
     with torch.no_grad():
         out = model(torch.randn(1, 3, 45, 71) * 3)
     assert out['depth'].shape == (1, 1, 45, 71)
     depth = out['depth']
     assert float(depth.min()) >= model.min_depth and float(depth.max()) <= model.max_depth
     assert model.has_confidence == ('confidence' in out)
+    assert model.has_beyond == beyond == ('beyond' in out) == ('beyond_logit' in out)
     if model.has_confidence:
         conf = out['confidence']
         assert conf.shape == (1, 1, 45, 71)
         assert 0.0 <= float(conf.min()) and float(conf.max()) <= 1.0
     else:
         assert model.bin_centers is None
-    x = torch.randn(2, 3, 45, 71) * 3  # predict_maps is forward's depth and confidence only
+    if beyond:
+        assert out['beyond'].shape == (1, 1, 45, 71)
+        torch.testing.assert_close(out['beyond'], torch.sigmoid(out['beyond_logit']))
+    x = torch.randn(2, 3, 45, 71) * 3  # predict_maps is forward's depth, confidence, beyond
     with torch.no_grad():
         out = model(x)
-        depth, conf = model.predict_maps(x)
-        depth_only, none = model.predict_maps(x, confidence=False)
+        depth, conf, far = model.predict_maps(x)
+        depth_only, none, far_too = model.predict_maps(x, confidence=False)
     torch.testing.assert_close(depth, out['depth'], rtol=0, atol=0)
     torch.testing.assert_close(depth_only, out['depth'], rtol=0, atol=0)
     assert none is None
+    if beyond:
+        torch.testing.assert_close(far, out['beyond'], rtol=0, atol=0)
+        torch.testing.assert_close(far_too, out['beyond'], rtol=0, atol=0)
+    else:
+        assert far is None and far_too is None
     if model.has_confidence:
         torch.testing.assert_close(conf, out['confidence'], rtol=0, atol=0)
         for rows in (1, 7, 45, 100):  # strips of the bin head: same confidence (and depth)
             with torch.no_grad():
-                strip_depth, strip_conf = model.predict_maps(x, strip_rows=rows)
+                strip_depth, strip_conf, strip_far = model.predict_maps(x, strip_rows=rows)
             torch.testing.assert_close(strip_depth, depth, rtol=0, atol=0)
             torch.testing.assert_close(strip_conf, conf, rtol=0, atol=1e-6)
+            if beyond:
+                torch.testing.assert_close(strip_far, far, rtol=0, atol=0)
     else:
         assert conf is None
+
+
+def test_beyond_range_is_a_checked_config_key():
+    config = load_model_config('unet_r18')
+    assert config['beyond_range'] is False  # the default: older configs and checkpoints load
+    config['beyond_range'] = 'yes'
+    with pytest.raises(ConfigError, match="beyond_range must be true or false, got 'yes'"):
+        build_model(config, load_pretrained=False)
 
 
 def test_bin_confidence_hand_checked():

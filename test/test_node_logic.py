@@ -108,14 +108,21 @@ def test_frame_stats_rate_latency_and_counters():
     assert snap['latency_p50_ms'] == pytest.approx(20.0)
     assert snap['latency_p95_ms'] == pytest.approx(70.0)  # numpy linear percentile of 10×20, 120
     assert snap['last_error'] == 'unsupported image encoding'
+    assert snap['beyond_range_fraction'] == 0.0
+    stats.processed_frame(11.0, 11.1, beyond_fraction=0.25)
+    stats.processed_frame(11.1, 11.2, beyond_fraction=0.35)
+    # mean over the window: 11 frames with none beyond range, then 0.25 and 0.35
+    assert stats.snapshot()['beyond_range_fraction'] == pytest.approx(0.6 / 13)
 
 
-def test_mask_depth_nan_outside_range():
-    depth = np.array([[0.05, 1.0, 90.0], [np.inf, 80.0, -1.0]], np.float32)
+def test_mask_depth_nan_outside_range_and_inf_beyond_range():
+    depth = np.array([[0.05, 1.0, 90.0, -np.inf], [np.inf, 80.0, -1.0, np.nan]], np.float32)
     masked = mask_depth(depth, 0.1, 80.0)
     assert masked.dtype == np.float32
-    np.testing.assert_array_equal(np.isnan(masked), [[True, False, True], [True, False, True]])
-    assert masked[1, 1] == 80.0
+    np.testing.assert_array_equal(np.isnan(masked), [[True, False, True, True],
+                                                     [False, False, True, True]])
+    assert masked[1, 1] == 80.0 and masked[0, 1] == 1.0
+    assert np.isposinf(masked[1, 0])  # beyond range (REP 117) is kept, not invalid
 
 
 def test_outputs_cloud_uses_calibrated_principal_point_and_stride():

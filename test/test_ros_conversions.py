@@ -143,14 +143,16 @@ def test_compressed_round_trip_and_garbage():
         compressed_to_rgb(CompressedImage(format='jpeg'))
 
 
-def test_depth_to_image_is_rep118():
-    depth = np.array([[1.5, 0.0, -2.0], [np.inf, np.nan, 80.0]], np.float64)
+def test_depth_to_image_is_rep118_with_rep117_beyond_range():
+    depth = np.array([[1.5, 0.0, -2.0, -np.inf], [np.inf, np.nan, 80.0, 3.0]], np.float64)
     msg = depth_to_image(depth, header())
-    assert msg.encoding == '32FC1' and msg.step == 12
+    assert msg.encoding == '32FC1' and msg.step == 16
     assert msg.header.frame_id == 'camera_optical_frame'
     back = image_to_numpy(msg)
-    np.testing.assert_array_equal(np.isnan(back), [[False, True, True], [True, True, False]])
-    assert back[0, 0] == 1.5 and back[1, 2] == 80.0
+    np.testing.assert_array_equal(np.isnan(back), [[False, True, True, True],
+                                                   [False, True, False, False]])
+    assert back[0, 0] == 1.5 and back[1, 2] == 80.0 and back[1, 3] == 3.0
+    assert np.isposinf(back[1, 0])  # REP 117: no surface within range is +Inf, not NaN
 
 
 def test_pointcloud_layout_is_what_rviz_expects():

@@ -45,10 +45,16 @@ def valid_depth_mask(depth: np.ndarray) -> np.ndarray:
 
 
 def mask_depth(depth: np.ndarray, min_depth: float, max_depth: float) -> np.ndarray:
-    """float32 copy of depth with NaN outside [min_depth, max_depth] and where not finite."""
+    """float32 copy of depth with NaN outside [min_depth, max_depth]; +inf stays +inf.
+
+    +inf means "no surface within range" (REP 117), as a model with the beyond-range head
+    says; NaN (and -inf, 0, negative, out-of-range values) means invalid.
+    """
     depth = np.array(depth, dtype=np.float32)
     with np.errstate(invalid='ignore'):
-        depth[~(np.isfinite(depth) & (depth >= min_depth) & (depth <= max_depth))] = np.nan
+        keep = (np.isfinite(depth) & (depth >= min_depth) & (depth <= max_depth)) \
+            | np.isposinf(depth)
+    depth[~keep] = np.nan
     return depth
 
 
@@ -126,16 +132,17 @@ def colorize_depth(depth: np.ndarray, min_depth: float, max_depth: float) -> np.
 
     Inverse depth is mapped linearly from 1/max_depth (index 0, dark blue) to 1/min_depth
     (index 255, dark red) through OpenCV's TURBO colour map, so a given depth always gets the
-    same colour whatever else is in the image; depths outside the range are clipped.
+    same colour whatever else is in the image; depths outside the range are clipped, and +inf
+    (beyond range) gets the far end's colour.
     """
     depth = np.asarray(depth, dtype=np.float32)
     if depth.ndim != 2:
         raise ValueError(f'depth must be H×W, got shape {depth.shape}')
     if not 0 < min_depth < max_depth or not np.isfinite(max_depth):
         raise ValueError(f'need 0 < min_depth < max_depth, got {min_depth}, {max_depth}')
-    valid = valid_depth_mask(depth)
+    valid = valid_depth_mask(depth) | np.isposinf(depth)
     inverse = np.zeros_like(depth)
-    inverse[valid] = 1.0 / depth[valid]
+    inverse[valid] = 1.0 / depth[valid]  # 0 for +inf: the far end
     lo, hi = 1.0 / max_depth, 1.0 / min_depth
     t = np.clip((inverse - lo) / (hi - lo), 0.0, 1.0)
     index = np.round(t * 255.0).astype(np.uint8)

@@ -21,7 +21,12 @@ from mono_depth_ros.datasets.augment import (
 )
 from mono_depth_ros.datasets.kitti.calib import load_intrinsics, velo_to_image_matrix
 from mono_depth_ros.datasets.kitti.ground_truth import GT_SOURCES, scan_to_depth_map
-from mono_depth_ros.datasets.kitti.io import load_velodyne, read_image, read_improved_gt
+from mono_depth_ros.datasets.kitti.io import (
+    load_velodyne,
+    read_dense_depth,
+    read_image,
+    read_improved_gt,
+)
 from mono_depth_ros.datasets.kitti.splits import read_split, SplitEntry
 
 CROPS = ('benchmark', 'random', None)
@@ -39,7 +44,8 @@ class KittiDepthDataset(Dataset):
     to input_size if given). augment adds the paper's scale/rotation/flip/colour augmentation.
     Randomness comes from a generator seeded by (seed, epoch, index): deterministic under seed.
     gt: 'velodyne' projects the scan (camera z, nearest point per pixel), 'improved' reads the
-    depth benchmark's proj_depth/groundtruth PNGs.
+    depth benchmark's proj_depth/groundtruth PNGs, 'dense' a synthetic world's dense true depth
+    (every pixel labelled: +inf where no surface was hit, 0 only outside the warped image).
     """
 
     def __init__(self, data_path: str | os.PathLike,
@@ -97,6 +103,8 @@ class KittiDepthDataset(Dataset):
         image = read_image(entry.image_path(self.data_path, self.image_ext))
         if self.gt == 'improved':
             depth = read_improved_gt(entry.improved_gt_path(self.data_path))
+        elif self.gt == 'dense':
+            depth = read_dense_depth(entry.dense_depth_path(self.data_path))
         else:
             points = load_velodyne(entry.velodyne_path(self.data_path))
             depth = scan_to_depth_map(points, velo_to_image, size, vel_depth=False)

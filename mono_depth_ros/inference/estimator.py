@@ -82,14 +82,16 @@ def prediction_points(prediction: Prediction, intrinsics: Intrinsics, stride: in
 class DepthEstimator(abc.ABC):
     """Metric depth for RGB images: the one interface of every backend (see the module doc).
 
-    A backend sets `device`, `input_size` (H, W), `canonical_focal`, `has_confidence` and
-    `config` (the model config), and implements `_run`.
+    A backend sets `device`, `input_size` (H, W), `canonical_focal`, `has_confidence`,
+    `has_beyond` and `config` (the model config), and implements `_run`. Depth is in metres,
+    +inf where a model with the beyond-range head sees no surface within its max_depth.
     """
 
     device: Any
     input_size: tuple[int, int]
     canonical_focal: float
     has_confidence: bool
+    has_beyond: bool = False
     config: dict
 
     @property

@@ -33,12 +33,14 @@ from mono_depth_ros.inference.estimator import (
 )
 from mono_depth_ros.inference.network import (
     autocast_dtype,
+    image_maps,
     Maps,
     normalize_resize,
-    resize_maps,
     resolve_device,
 )
 
+# Per image: depth (+inf beyond range) and confidence (or None) at the image resolution.
+ImageMaps = tuple[torch.Tensor, torch.Tensor | None]
 # On the CPU the bin head and its softmax run on strips of about this many pixels (K logits of
 # a strip fit in cache: ~1.7× faster than at once on this project's 2-core CPU, same numbers).
 STRIP_PIXELS = 20480
@@ -136,6 +138,7 @@ class FastDepthEstimator(DepthEstimator):
         self.config = model.config
         self.canonical_focal = float(model.config['canonical_focal'])
         self.has_confidence = bool(model.has_confidence)
+        self.has_beyond = bool(model.has_beyond)
         cuda = self.device.type == 'cuda'
         self.channels_last = cuda if channels_last is None else bool(channels_last)
         self.model = (fold_batch_norm(model) if fold_bn else model).to(self.device).eval()
@@ -154,7 +157,8 @@ class FastDepthEstimator(DepthEstimator):
         self._host_buffers: dict[tuple, torch.Tensor] = {}
 
     def _network_maps(self, x: torch.Tensor, confidence: bool) -> Maps:
-        """Depth and confidence (None unless asked and available) at network resolution."""
+        """Depth, confidence (None unless asked and available) and beyond-range probability
+        (None without the head) at network resolution."""
         # The uint8 upload is H×W×3, so x arrives channels_last: convert to the chosen format
         # (on the CPU a channels_last input would carry through the network and slow it).
         x = x.contiguous(memory_format=torch.channels_last if self.channels_last
@@ -163,21 +167,19 @@ class FastDepthEstimator(DepthEstimator):
         with torch.autocast(self.device.type, dtype=self.autocast_dtype,
                             enabled=self.autocast_dtype is not None, cache_enabled=False):
             strip_rows = 0 if self.device.type == 'cuda' else max(1, STRIP_PIXELS // x.shape[-1])
-            depth, confidence = self.model.predict_maps(x, confidence, strip_rows)
-        return depth.float(), None if confidence is None else confidence.float()
+            depth, confidence, beyond = self.model.predict_maps(x, confidence, strip_rows)
+        return (depth.float(), None if confidence is None else confidence.float(),
+                None if beyond is None else beyond.float())
 
-    def _pipeline(self, confidence: bool, *inputs: torch.Tensor) -> list[Maps]:
+    def _pipeline(self, confidence: bool, *inputs: torch.Tensor) -> list[ImageMaps]:
         """Device uint8 1×H×W×3 images and B focal factors → per-image depth, confidence."""
         images, scales = inputs[:-1], inputs[-1]
         batch = torch.cat([normalize_resize(image, self.input_size) for image in images])
-        depth, confidence = self._network_maps(batch, confidence)
-        results = []
-        for i, image in enumerate(images):
-            size = tuple(image.shape[1:3])
-            conf = None if confidence is None \
-                else resize_maps(confidence[i:i + 1], size)[0].clamp(0.0, 1.0)
-            results.append((resize_maps(depth[i:i + 1], size)[0] * scales[i], conf))
-        return results
+        depth, confidence, beyond = self._network_maps(batch, confidence)
+        return [image_maps(depth[i:i + 1], None if confidence is None else confidence[i:i + 1],
+                           None if beyond is None else beyond[i:i + 1],
+                           tuple(image.shape[1:3]), scales[i])
+                for i, image in enumerate(images)]
 
     def _host(self, key: tuple, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         """A reusable host buffer (pinned on CUDA) for one role and shape."""
@@ -198,7 +200,7 @@ class FastDepthEstimator(DepthEstimator):
             uploaded.append(host.to(self.device, non_blocking=True))
         return uploaded
 
-    def _infer(self, inputs: list[torch.Tensor], confidence: bool) -> list[Maps]:
+    def _infer(self, inputs: list[torch.Tensor], confidence: bool) -> list[ImageMaps]:
         """Run the pipeline, through the CUDA graph of these image sizes when enabled."""
         pipeline = functools.partial(self._pipeline, confidence)
         if not self.use_graphs:

@@ -1,5 +1,6 @@
-"""What the torch and ONNX backends share: device and precision choice, preprocessing (resize
-to the network input, ImageNet normalisation), and resizing the maps back to each image."""
+"""What the backends share: device and precision choice, preprocessing (resize to the network
+input, ImageNet normalisation), and the maps brought back to each image: depth resized and
+focal-scaled, +inf where the beyond-range head says no surface lies within max_depth."""
 
 import abc
 from collections.abc import Sequence
@@ -12,7 +13,10 @@ from mono_depth_ros.core.constants import IMAGENET_MEAN, IMAGENET_STD
 from mono_depth_ros.inference.estimator import DepthEstimator, PointsRequest, Prediction
 
 PRECISIONS = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
-Maps = tuple[torch.Tensor, torch.Tensor | None]
+# depth, confidence (or None), beyond-range probability (or None): B×1×h×w each
+Maps = tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]
+# A pixel whose beyond-range probability is above this gets depth +inf (REP 117: no return).
+BEYOND_THRESHOLD = 0.5
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -58,6 +62,18 @@ def resize_maps(maps: torch.Tensor, image_size: Sequence[int]) -> torch.Tensor:
     return maps[:, 0]
 
 
+def image_maps(depth: torch.Tensor, confidence: torch.Tensor | None,
+               beyond: torch.Tensor | None, size: Sequence[int], scale: float | torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One image's 1×1×h×w maps → its H×W depth (scaled, +inf beyond range) and confidence."""
+    image_depth = resize_maps(depth, size)[0] * scale
+    if beyond is not None:
+        far = resize_maps(beyond, size)[0] > BEYOND_THRESHOLD
+        image_depth = torch.where(far, torch.full_like(image_depth, float('inf')), image_depth)
+    image_conf = None if confidence is None else resize_maps(confidence, size)[0].clamp(0.0, 1.0)
+    return image_depth, image_conf
+
+
 class BatchEstimator(DepthEstimator):
     """A DepthEstimator whose backend maps a normalised batch to depth and confidence maps.
 
@@ -76,16 +92,18 @@ class BatchEstimator(DepthEstimator):
             batch = torch.cat([normalize_resize(
                 torch.from_numpy(np.ascontiguousarray(image)).to(self.tensor_device)[None],
                 self.input_size) for image in images]).contiguous()
-            depth, conf = self._maps(batch, confidence and self.has_confidence)
+            depth, conf, beyond = self._maps(batch, confidence and self.has_confidence)
             predictions = []
             for i, (image, scale) in enumerate(zip(images, scales, strict=True)):
-                size = image.shape[:2]
-                image_conf = None if conf is None \
-                    else resize_maps(conf[i:i + 1], size)[0].clamp(0.0, 1.0).cpu().numpy()
-                image_depth = (resize_maps(depth[i:i + 1], size)[0] * scale).cpu().numpy()
-                predictions.append(Prediction(image_depth, image_conf))
+                image_depth, image_conf = image_maps(
+                    depth[i:i + 1], None if conf is None else conf[i:i + 1],
+                    None if beyond is None else beyond[i:i + 1], image.shape[:2], scale)
+                predictions.append(Prediction(
+                    image_depth.cpu().numpy(),
+                    None if image_conf is None else image_conf.cpu().numpy()))
         return predictions, None
 
     @abc.abstractmethod
     def _maps(self, batch: torch.Tensor, confidence: bool) -> Maps:
-        """Depth and (when asked and available) confidence maps, B×1×h×w, of a batch."""
+        """Depth, confidence (when asked and available) and beyond-range probability (when the
+        model has the head) maps, B×1×h×w, of a batch."""

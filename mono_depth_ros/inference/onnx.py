@@ -1,7 +1,8 @@
 """ONNX export of a depth network, and an ONNX Runtime estimator with the predict interface.
 
 The exported graph is the network itself: input 'image' (B×3×H×W float32, ImageNet-normalised),
-outputs 'depth' (B×1×H×W metres) and, for models with the bin head, 'confidence'. Everything
+outputs 'depth' (B×1×H×W metres) and, for models with them, 'confidence' (bin head) and
+'beyond' (beyond-range probability). Everything
 the estimator needs besides the weights (depth range, input size, canonical focal, the model
 config) is stored in the ONNX metadata, so an .onnx file runs on its own. Pre- and
 post-processing are those of every batch backend (inference.network), on the host.
@@ -35,20 +36,24 @@ class OnnxExportError(RuntimeError):
     """An ONNX file cannot be written or is not a mono_depth_ros export."""
 
 
+def output_names(has_confidence: bool, has_beyond: bool) -> list[str]:
+    """The graph's output names, in order: depth[, confidence][, beyond]."""
+    return ['depth', *(['confidence'] if has_confidence else []),
+            *(['beyond'] if has_beyond else [])]
+
+
 class _GraphOutputs(nn.Module):
-    """The network with its dict output flattened to (depth[, confidence]) for export."""
+    """The network with its dict output flattened to (depth[, confidence][, beyond])."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
-        self.has_confidence = bool(model.has_confidence)
+        self.names = output_names(bool(model.has_confidence), bool(model.has_beyond))
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Depth and, with the bin head, confidence."""
+        """The outputs named by self.names."""
         out = self.model(image)
-        if self.has_confidence:
-            return out['depth'], out['confidence']
-        return (out['depth'],)
+        return tuple(out[name] for name in self.names)
 
 
 def export_metadata(model: nn.Module, input_size: tuple[int, int], dynamic: bool,
@@ -59,7 +64,8 @@ def export_metadata(model: nn.Module, input_size: tuple[int, int], dynamic: bool
         'batch': int(batch),
         'min_depth': float(model.min_depth), 'max_depth': float(model.max_depth),
         'canonical_focal': float(model.config['canonical_focal']),
-        'has_confidence': bool(model.has_confidence), 'model_config': model.config,
+        'has_confidence': bool(model.has_confidence), 'has_beyond': bool(model.has_beyond),
+        'model_config': model.config,
     }
 
 
@@ -78,7 +84,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike,
     if len(size) != 2 or min(size) <= 0 or batch < 1:
         raise ValueError(f'need input_size [H, W] > 0 and batch >= 1, got {size}, {batch}')
     wrapper = _GraphOutputs(model.cpu().eval())
-    names = ['depth', 'confidence'] if wrapper.has_confidence else ['depth']
+    names = wrapper.names
     axes = {0: 'batch', 2: 'height', 3: 'width'}
     dynamic_axes = {name: axes for name in ['image', *names]} if dynamic else None
     tmp = path.with_name(path.name + '.tmp')
@@ -158,6 +164,7 @@ class OnnxDepthEstimator(BatchEstimator):
                              f'cannot run at {list(size)} (export with dynamic axes)')
         self.input_size = check_input_size(size)
         self.has_confidence = bool(self.meta['has_confidence'])
+        self.has_beyond = bool(self.meta.get('has_beyond', False))  # older exports: no head
         self.min_depth, self.max_depth = self.meta['min_depth'], self.meta['max_depth']
         self.canonical_focal = float(self.meta['canonical_focal'])
         self.config = self.meta['model_config']
@@ -167,10 +174,11 @@ class OnnxDepthEstimator(BatchEstimator):
         if not self.meta['dynamic'] and len(batch) != self.meta['batch']:
             raise ValueError(f'this ONNX model was exported for batches of exactly '
                              f'{self.meta["batch"]}, got {len(batch)} images')
-        names = ['depth', 'confidence'] if confidence else ['depth']
-        outputs = [torch.from_numpy(out) for out in
-                   self.session.run(names, {'image': batch.numpy()})]
-        return outputs[0], outputs[1] if confidence else None
+        names = output_names(confidence, self.has_beyond)
+        outputs = dict(zip(names, (torch.from_numpy(out) for out in
+                                   self.session.run(names, {'image': batch.numpy()})),
+                           strict=True))
+        return outputs['depth'], outputs.get('confidence'), outputs.get('beyond')
 
 
 def onnx_parity(model: nn.Module, path: str | os.PathLike, image: np.ndarray,

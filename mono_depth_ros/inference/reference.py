@@ -29,6 +29,7 @@ class ReferenceEstimator(BatchEstimator):
         self.config = model.config
         self.canonical_focal = float(model.config['canonical_focal'])
         self.has_confidence = bool(model.has_confidence)
+        self.has_beyond = bool(model.has_beyond)
 
     def _maps(self, batch: torch.Tensor, confidence: bool) -> Maps:
         """The model's forward pass under autocast when a reduced precision is set."""
@@ -36,4 +37,6 @@ class ReferenceEstimator(BatchEstimator):
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
             outputs = self.model(batch)
         conf = outputs.get('confidence') if confidence else None
-        return outputs['depth'].float(), None if conf is None else conf.float()
+        beyond = outputs.get('beyond')
+        return (outputs['depth'].float(), None if conf is None else conf.float(),
+                None if beyond is None else beyond.float())

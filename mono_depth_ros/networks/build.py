@@ -22,6 +22,7 @@ TOP_DEFAULTS = {
     'name': REQUIRED, 'architecture': REQUIRED, 'min_depth': REQUIRED, 'max_depth': REQUIRED,
     'input_size': REQUIRED, 'canonical_focal': REQUIRED, 'encoder': REQUIRED,
     'decoder': REQUIRED, 'bins': 0,
+    'beyond_range': False,  # a head for "no surface within max_depth" (sky, far away)
     'loss': {},  # training loss options: the network keeps them, training.losses checks them
 }
 ENCODER_DEFAULTS = {'depth': REQUIRED, 'pretrained_path': None, 'random_init': False}
@@ -62,6 +63,9 @@ def validate_model_config(config: Mapping) -> dict:
         raise ConfigError(f'{where}: canonical_focal must be positive pixels')
     if not isinstance(cfg['bins'], int) or cfg['bins'] < 0 or cfg['bins'] == 1:
         raise ConfigError(f'{where}: bins must be 0 (no bin head) or an integer >= 2')
+    if not isinstance(cfg['beyond_range'], bool):
+        raise ConfigError(f'{where}: beyond_range must be true or false, got '
+                          f'{cfg["beyond_range"]!r}')
     cfg['encoder'] = _section(cfg['encoder'], ENCODER_DEFAULTS, f'{where} encoder')
     cfg['decoder'] = _section(cfg['decoder'], DECODER_DEFAULTS[cfg['architecture']],
                               f'{where} decoder ({cfg["architecture"]})')

@@ -1,4 +1,4 @@
-"""Output heads: bounded metric depth and K log-spaced depth bins, and the shared model base."""
+"""Output heads: bounded metric depth, K log-spaced depth bins, beyond range; the model base."""
 
 import math
 
@@ -65,6 +65,18 @@ class BinHead(nn.Module):
         return entropy_confidence(log_prob.exp(), log_prob)
 
 
+class BeyondHead(nn.Module):
+    """1×1 conv to one logit: no surface within max_depth at this pixel (sky, far away)."""
+
+    def __init__(self, cin: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logit B×1×H×W (sigmoid: the probability that the pixel is beyond range)."""
+        return self.conv(x)
+
+
 def entropy_confidence(prob: torch.Tensor, log_prob: torch.Tensor) -> torch.Tensor:
     """1 − entropy / log K of B×K×H×W bin probabilities, in [0, 1] (1: one certain bin)."""
     entropy = -(prob * log_prob).sum(dim=1, keepdim=True)
@@ -76,7 +88,9 @@ class DepthModel(nn.Module):
 
     Subclasses set self.body (returning features at 1/self.out_stride of the padded input) and
     call self.make_heads(channels). The regression head gives 'depth'; the bin head, when the
-    config has bins > 0, gives 'logits', 'bin_depth' and 'confidence' (see README).
+    config has bins > 0, gives 'logits', 'bin_depth' and 'confidence'; the beyond-range head,
+    when the config has beyond_range: true, gives 'beyond_logit' and 'beyond' (its sigmoid: the
+    probability that no surface lies within max_depth). See README.
     """
 
     def __init__(self, config: dict) -> None:
@@ -91,11 +105,17 @@ class DepthModel(nn.Module):
         self.depth_head = DepthHead(channels, self.min_depth, self.max_depth)
         count = int(self.config['bins'])
         self.bin_head = BinHead(channels, self.min_depth, self.max_depth, count) if count else None
+        self.beyond_head = BeyondHead(channels) if self.config.get('beyond_range') else None
 
     @property
     def has_confidence(self) -> bool:
         """Whether the model outputs a confidence map (it has the bin head)."""
         return self.bin_head is not None
+
+    @property
+    def has_beyond(self) -> bool:
+        """Whether the model says where no surface lies within max_depth (beyond-range head)."""
+        return self.beyond_head is not None
 
     @property
     def bin_centers(self) -> torch.Tensor | None:
@@ -115,25 +135,31 @@ class DepthModel(nn.Module):
             outputs['logits'] = self.to_input(self.bin_head(features), size)
             outputs['bin_depth'], outputs['confidence'] = self.bin_head.interpret(
                 outputs['logits'])
+        if self.beyond_head is not None:
+            outputs['beyond_logit'] = self.to_input(self.beyond_head(features), size)
+            outputs['beyond'] = torch.sigmoid(outputs['beyond_logit'])
         return outputs
 
-    def predict_maps(self, x: torch.Tensor, confidence: bool = True,
-                     strip_rows: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Only forward's depth and (if asked and there is a bin head) confidence: inference.
+    def predict_maps(self, x: torch.Tensor, confidence: bool = True, strip_rows: int = 0
+                     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Only forward's depth, confidence (if asked and there is a bin head) and beyond.
 
-        strip_rows > 0 runs the bin head and confidence on strips of that many rows: the same
-        numbers, with the K logits of a strip staying in the CPU's cache.
+        What inference needs. strip_rows > 0 runs the bin head and confidence on strips of that
+        many rows: the same numbers, with the K logits of a strip staying in the CPU's cache.
         """
         features, size = self.features(x)
         depth = self.to_input(self.depth_head(features), size)
+        beyond = None if self.beyond_head is None \
+            else torch.sigmoid(self.to_input(self.beyond_head(features), size))
         if not confidence or self.bin_head is None:
-            return depth, None
+            return depth, None, beyond
         if strip_rows <= 0 or self.out_stride != 1:
-            return depth, self.bin_head.confidence(self.to_input(self.bin_head(features), size))
+            logits = self.to_input(self.bin_head(features), size)
+            return depth, self.bin_head.confidence(logits), beyond
         features = features[..., :size[0], :size[1]]  # the 1×1 bin head works per pixel
         return depth, torch.cat([self.bin_head.confidence(self.bin_head(
             features[..., row:row + strip_rows, :])) for row in range(0, size[0], strip_rows)],
-            dim=-2)
+            dim=-2), beyond
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
         """Body features of x padded to PAD_STRIDE, and (h, w, padded h, padded w)."""

@@ -141,12 +141,13 @@ def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
 
 
 def depth_to_image(depth: np.ndarray, header: Header | None = None) -> Image:
-    """A REP 118 depth Image: 32FC1 metres, NaN where invalid (non-finite or <= 0)."""
+    """A REP 118 depth Image: 32FC1 metres, NaN where invalid (NaN, -inf or <= 0), +inf where
+    no surface lies within range (REP 117)."""
     depth = np.array(depth, dtype=np.float32)
     if depth.ndim != 2:
         raise ConversionError(f'depth must be H×W, got shape {depth.shape}')
     with np.errstate(invalid='ignore'):
-        depth[~(np.isfinite(depth) & (depth > 0))] = np.nan
+        depth[~((np.isfinite(depth) & (depth > 0)) | np.isposinf(depth))] = np.nan
     return numpy_to_image(depth, '32FC1', header)
 
 

@@ -239,9 +239,10 @@ class MonoDepthNode(Node):
         if not wanted:
             self.stats.count('skipped_no_subscribers')
             return
-        for topic, message in self.pipeline.process(msg, info, wanted).items():
+        result = self.pipeline.process(msg, info, wanted)
+        for topic, message in result.messages.items():
             self.pubs[topic].publish(message)
-        self.stats.processed_frame(received_at, time.monotonic())
+        self.stats.processed_frame(received_at, time.monotonic(), result.beyond_fraction)
 
     def _publish_diagnostics(self) -> None:
         """Publish rate, latency, counters, device, model and the last error."""

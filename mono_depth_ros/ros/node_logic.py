@@ -122,7 +122,7 @@ class ErrorThrottle:
 
 @dataclass
 class FrameStats:
-    """Counters, processing rate and in-to-out latency of the node (thread-safe)."""
+    """Counters, processing rate, in-to-out latency and beyond-range share (thread-safe)."""
 
     received: int = 0
     processed: int = 0
@@ -134,6 +134,7 @@ class FrameStats:
     last_error: str = ''
     _latencies: deque = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
     _done_times: deque = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
+    _beyond: deque = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, name: str, amount: int = 1) -> None:
@@ -147,18 +148,23 @@ class FrameStats:
             self.errors += 1
             self.last_error = message
 
-    def processed_frame(self, received_at: float, done_at: float) -> None:
-        """Record a processed frame that arrived at received_at and was published at done_at."""
+    def processed_frame(self, received_at: float, done_at: float,
+                        beyond_fraction: float = 0.0) -> None:
+        """Record a processed frame that arrived at received_at and was published at done_at,
+        with the share of its pixels published as beyond range (+inf)."""
         with self._lock:
             self.processed += 1
             self._latencies.append(done_at - received_at)
             self._done_times.append(done_at)
+            self._beyond.append(float(beyond_fraction))
 
     def snapshot(self) -> dict[str, Any]:
-        """Counters plus rate (Hz) and latency p50/p95 (ms) over the recent window."""
+        """Counters plus rate (Hz), latency p50/p95 (ms) and the mean share of pixels beyond
+        range over the recent window."""
         with self._lock:
             latencies = np.array(self._latencies, dtype=np.float64) * 1e3
             times = list(self._done_times)
+            beyond = list(self._beyond)
             result = {name: getattr(self, name) for name in (
                 'received', 'processed', 'dropped_busy', 'dropped_unmatched', 'invalid',
                 'skipped_no_subscribers', 'errors', 'last_error')}
@@ -166,4 +172,5 @@ class FrameStats:
         result['rate_hz'] = (len(times) - 1) / span if span > 0 else 0.0
         result['latency_p50_ms'] = percentile(latencies, 50, empty=0.0)
         result['latency_p95_ms'] = percentile(latencies, 95, empty=0.0)
+        result['beyond_range_fraction'] = float(np.mean(beyond)) if beyond else 0.0
         return result

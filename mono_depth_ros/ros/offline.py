@@ -86,7 +86,7 @@ def process_bag(input_bag: str | Path, output_bag: str | Path, params: dict,
             """Infer one frame and write its outputs at the image's receive time."""
             msg, receive_ns = image_item
             try:
-                messages = pipeline.process(msg, info, wanted)
+                messages = pipeline.process(msg, info, wanted).messages
             except (ConversionError, ValueError) as error:
                 summary.invalid += 1
                 tqdm.write(f'skipped frame at {receive_ns} ns: {error}', file=sys.stderr)

@@ -7,9 +7,10 @@ mono-depth-bag over a recorded bag, so both publish the same messages for the sa
 """
 
 from collections.abc import Collection
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 from sensor_msgs.msg import CameraInfo, CompressedImage
 
 from mono_depth_ros.inference.estimator import DepthEstimator
@@ -46,6 +47,15 @@ def estimator_from_params(params: dict[str, Any]) -> tuple[DepthEstimator, str]:
     return estimator, f'{estimator.name} (RANDOM WEIGHTS)'
 
 
+@dataclass
+class FrameResult:
+    """What one frame gave: the wanted messages by topic, and the share of its pixels that the
+    model put beyond range (+inf: no surface within max_depth)."""
+
+    messages: dict[str, Any]
+    beyond_fraction: float
+
+
 class FramePipeline:
     """Turns one matched camera frame into the output messages that are wanted.
 
@@ -59,7 +69,7 @@ class FramePipeline:
         self.settings = settings
 
     def process(self, image_msg: Any, info: CameraInfo | None,
-                wanted: Collection[str]) -> dict[str, Any]:
+                wanted: Collection[str]) -> FrameResult:
         """Output messages by topic (only the wanted topics) for an image and its CameraInfo.
 
         Only what a wanted topic needs is computed: confidence when depth/confidence is
@@ -76,6 +86,7 @@ class FramePipeline:
         outputs = estimate_outputs(self.estimator, rgb, intrinsics, settings,
                                    confidence=TOPIC_CONFIDENCE in wanted)
         depth_info = depth_camera_info(info, intrinsics, size, image_msg.header)
-        return {topic: message for topic, message in
-                output_messages(outputs, image_msg.header, depth_info).items()
-                if topic in wanted}
+        messages = {topic: message for topic, message in
+                    output_messages(outputs, image_msg.header, depth_info).items()
+                    if topic in wanted}
+        return FrameResult(messages, float(np.mean(np.isposinf(outputs.depth))))

@@ -1,7 +1,14 @@
-"""Depth losses, all masked for sparse ground truth (0 = no depth): berHu, SILog, SSIM on depth
-and cross-entropy on the ground-truth bin; DepthLoss weights them from the model config."""
+"""Depth losses, all masked for sparse ground truth (0 = no depth): berHu, SILog, SSIM on depth,
+cross-entropy on the ground-truth bin and binary cross-entropy of the beyond-range head;
+DepthLoss weights them from the model config.
+
+Ground truth per pixel: 0 (or NaN) = no label; 0 < d <= max_depth = a surface at d metres
+(regression, SSIM, bins; "within range" for the beyond head); d > max_depth, +inf included =
+no surface within max_depth (only the beyond head learns from it).
+"""
 
 from collections.abc import Mapping
+import math
 from typing import Any
 
 import torch
@@ -24,6 +31,7 @@ LOSS_DEFAULTS = {
     'ssim_weight': 0.0,
     'ssim_window': 3,
     'bins_weight': 0.0,         # cross-entropy on the ground-truth bin (needs the bin head)
+    'beyond_weight': 0.0,       # binary cross-entropy of the beyond-range head (needs the head)
 }
 
 
@@ -40,12 +48,31 @@ def loss_options(model_config: Mapping[str, Any]) -> dict[str, Any]:
                           f'{options["regression"]!r}')
     if options['bins_weight'] and not model_config.get('bins'):
         raise ConfigError(f'{where}: bins_weight needs a bin head (bins > 0)')
+    if options['beyond_weight'] and not model_config.get('beyond_range'):
+        raise ConfigError(f'{where}: beyond_weight needs the beyond-range head '
+                          '(beyond_range: true)')
     return options
 
 
-def valid_mask(gt: torch.Tensor) -> torch.Tensor:
-    """Pixels with ground truth: finite and > 0."""
-    return torch.isfinite(gt) & (gt > 0)
+def valid_mask(gt: torch.Tensor, max_depth: float = math.inf) -> torch.Tensor:
+    """Pixels with a surface to regress to: finite, > 0 and <= max_depth."""
+    return torch.isfinite(gt) & (gt > 0) & (gt <= max_depth)
+
+
+def beyond_mask(gt: torch.Tensor, max_depth: float) -> torch.Tensor:
+    """Pixels labelled "no surface within max_depth": gt > max_depth, +inf included."""
+    return gt > max_depth
+
+
+def beyond_loss(logit: torch.Tensor, gt: torch.Tensor, max_depth: float) -> torch.Tensor:
+    """Binary cross-entropy of the beyond-range logit over the labelled pixels (1 beyond range,
+    0 a surface within max_depth; unlabelled pixels, gt 0 or NaN, do not count)."""
+    beyond = beyond_mask(gt, max_depth)
+    labelled = beyond | valid_mask(gt, max_depth)
+    if not labelled.any():
+        return _zero(logit)
+    return functional.binary_cross_entropy_with_logits(logit.float()[labelled],
+                                                       beyond[labelled].float())
 
 
 def _zero(pred: torch.Tensor) -> torch.Tensor:
@@ -86,7 +113,7 @@ def masked_ssim_loss(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor,
     if not mask.any():
         return _zero(pred)
     m = mask.to(pred.dtype)
-    x, y = pred / scale * m, gt.nan_to_num(0.0) / scale * m
+    x, y = pred / scale * m, gt.nan_to_num(0.0, posinf=0.0) / scale * m
 
     def local(value: torch.Tensor) -> torch.Tensor:
         return functional.avg_pool2d(value, window, stride=1, padding=window // 2)
@@ -106,7 +133,7 @@ def bin_cross_entropy(logits: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor
     """Cross-entropy of the logits against the bin holding the ground truth (see depth_to_bin)."""
     if not mask.any():
         return _zero(logits)
-    target = depth_to_bin(gt.nan_to_num(0.0), edges.to(gt.device))[:, 0]
+    target = depth_to_bin(gt.nan_to_num(0.0, posinf=0.0), edges.to(gt.device))[:, 0]
     ce = functional.cross_entropy(logits.float(), target, reduction='none')
     return ce[mask[:, 0]].mean()
 
@@ -115,7 +142,8 @@ class DepthLoss(nn.Module):
     """The training loss of a model config's `loss:` section; returns named terms and 'total'.
 
     Terms: 'berhu' or 'silog' (on outputs['depth']), 'ssim' when ssim_weight > 0, 'bins' (on
-    outputs['logits']) when bins_weight > 0. total = Σ weight · term.
+    outputs['logits']) when bins_weight > 0, 'beyond' (on outputs['beyond_logit']) when
+    beyond_weight > 0. total = Σ weight · term.
     """
 
     def __init__(self, config: dict) -> None:
@@ -135,7 +163,7 @@ class DepthLoss(nn.Module):
             raise ValueError(f'gt depth shape {tuple(gt_depth.shape)} differs from the '
                              f'prediction {tuple(pred.shape)}')
         opts = self.options
-        mask = valid_mask(gt_depth)
+        mask = valid_mask(gt_depth, self.max_depth)
         pred = pred.float()
         terms = {}
         if opts['regression'] == 'berhu':
@@ -153,5 +181,11 @@ class DepthLoss(nn.Module):
                 raise ValueError("loss.bins_weight > 0 needs outputs['logits'] (the bin head)")
             terms['bins'] = bin_cross_entropy(outputs['logits'], gt_depth, mask, self.edges)
             total = total + opts['bins_weight'] * terms['bins']
+        if opts['beyond_weight']:
+            if 'beyond_logit' not in outputs:
+                raise ValueError("loss.beyond_weight > 0 needs outputs['beyond_logit'] (the "
+                                 'beyond-range head)')
+            terms['beyond'] = beyond_loss(outputs['beyond_logit'], gt_depth, self.max_depth)
+            total = total + opts['beyond_weight'] * terms['beyond']
         terms['total'] = total
         return terms

@@ -90,6 +90,9 @@ class Reporter:
             self.writer.flush()
         line = (f'step {step}: val abs_rel {metrics["abs_rel"]:.4f} rmse {metrics["rmse"]:.3f} '
                 f'a1 {metrics["a1"]:.3f} on {metrics["frames"]} frames (best {best:.4f})')
+        if 'beyond_recall' in metrics:
+            line += (f'; beyond range: recall {metrics["beyond_recall"]:.3f} precision '
+                     f'{metrics["beyond_precision"]:.3f}')
         (self.bar.write if self.bar is not None else print)(line)
 
     def close(self) -> None:

@@ -56,6 +56,15 @@ def resolve_model_config(experiment: dict[str, Any]) -> dict[str, Any]:
     return model_cfg
 
 
+def beyond_counts_of(gt: np.ndarray, beyond: np.ndarray, max_depth: float) -> np.ndarray:
+    """[true positives, labelled beyond range, predicted beyond range] of a batch: labels are
+    gt > max_depth (+inf included), predictions a beyond-range probability above 0.5."""
+    labelled = gt > max_depth
+    predicted = beyond > 0.5
+    return np.array([np.sum(labelled & predicted), np.sum(labelled), np.sum(predicted)],
+                    dtype=np.float64)
+
+
 def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """Return the autocast dtype for the precision setting (None = fp32)."""
     if precision == 'auto':
@@ -198,11 +207,16 @@ class Trainer:
         self.model.eval()
         rows: list[dict[str, float]] = []
         examples: list[dict[str, np.ndarray]] = []
+        beyond_counts = np.zeros(3)  # true positives, labelled beyond, predicted beyond
         for batch in self.val_loader:
             images = batch['image'].to(self.device).contiguous(memory_format=self.memory_format)
             with self.autocast():
-                pred = self.model(images)['depth'].float().cpu().numpy()[:, 0]
+                outputs = self.model(images)
+            pred = outputs['depth'].float().cpu().numpy()[:, 0]
             gt = batch['depth'].numpy()[:, 0]
+            if 'beyond' in outputs:
+                far = outputs['beyond'].float().cpu().numpy()[:, 0]
+                beyond_counts += beyond_counts_of(gt, far, self.model_config['max_depth'])
             for index in range(len(pred)):
                 if not evaluation_mask(gt[index], val['metric_crop'], val['min_depth'],
                                        val['max_depth']).any():
@@ -217,6 +231,11 @@ class Trainer:
             raise RuntimeError('validation split has no frame with ground truth in range')
         metrics = average_metrics(rows)
         metrics['frames'] = len(rows)
+        if self.model_config.get('beyond_range'):
+            hits, labelled, predicted = np.sum(all_gather_objects(beyond_counts, self.dist),
+                                               axis=0)
+            metrics['beyond_recall'] = float(hits / labelled) if labelled else float('nan')
+            metrics['beyond_precision'] = float(hits / predicted) if predicted else float('nan')
         return metrics, examples
 
     # ---- state --------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mono_depth_ros.datasets.kitti.calib import velo_to_image_matrix
-from mono_depth_ros.datasets.kitti.io import load_velodyne, read_improved_gt
+from mono_depth_ros.datasets.kitti.io import load_velodyne, read_dense_depth, read_improved_gt
 from mono_depth_ros.datasets.kitti.splits import read_split, SplitEntry
 
 
@@ -59,7 +59,7 @@ PROTOCOLS = {
     'eigen': {'gt': 'velodyne', 'crop': 'garg'},
     'eigen_benchmark': {'gt': 'improved', 'crop': 'garg'},
 }
-GT_SOURCES = ('velodyne', 'improved')
+GT_SOURCES = ('velodyne', 'improved', 'dense')
 
 
 def load_ground_truth(root: str | os.PathLike, entry: SplitEntry, source: str = 'velodyne',
@@ -67,10 +67,13 @@ def load_ground_truth(root: str | os.PathLike, entry: SplitEntry, source: str = 
     """Return the H×W float32 evaluation ground truth of one split entry (0 = none).
 
     source 'velodyne' projects the scan (vel_depth=True: Velodyne x, the 'eigen' export);
-    'improved' reads proj_depth/groundtruth (the 'eigen_benchmark' protocol).
+    'improved' reads proj_depth/groundtruth (the 'eigen_benchmark' protocol); 'dense' reads a
+    synthetic world's depth_dense (every pixel: camera z, +inf where no surface was hit).
     """
     if source == 'improved':
         return read_improved_gt(entry.improved_gt_path(root))
+    if source == 'dense':
+        return read_dense_depth(entry.dense_depth_path(root))
     if source != 'velodyne':
         raise ValueError(f'ground-truth source must be one of {GT_SOURCES}, got {source!r}')
     return generate_depth_map(entry.calib_dir(root), entry.velodyne_path(root),
@@ -120,8 +123,8 @@ def resolve_protocol(data_path: str | os.PathLike, split: str | None, split_file
 
 def describe_source(source: str, camera_z: bool) -> str:
     """Name the ground truth stored in an export: improved, velodyne-x or velodyne-z."""
-    if source == 'improved':
-        return 'improved'
+    if source in ('improved', 'dense'):
+        return source
     return 'velodyne-z' if camera_z else 'velodyne-x'
 
 

@@ -49,6 +49,24 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def read_dense_depth(path: str | os.PathLike) -> np.ndarray:
+    """Read a synthetic world's dense true depth (.npy, camera z, 0 = no surface) as float32
+    metres with +inf where no surface was hit (sky: beyond every range)."""
+    path = require_file(path, 'dense depth file')
+    try:
+        depth = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as error:
+        raise KittiFormatError(f'dense depth file {path} could not be read: {error}') from error
+    if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.floating):
+        raise KittiFormatError(f'dense depth file {path} must hold an H×W float array, got '
+                               f'{depth.dtype} with shape {depth.shape}')
+    depth = depth.astype(np.float32)
+    if not np.all(np.isfinite(depth) & (depth >= 0)):
+        raise KittiFormatError(f'dense depth file {path} holds negative or non-finite values')
+    depth[depth == 0] = np.inf
+    return depth
+
+
 def read_improved_gt(path: str | os.PathLike) -> np.ndarray:
     """Read an improved ground-truth PNG (uint16, depth·256, 0 = none) as float32 metres."""
     path = require_file(path, 'improved ground-truth PNG')

@@ -51,6 +51,11 @@ class SplitEntry:
         """Path of the Velodyne scan of this frame below the KITTI raw root."""
         return Path(root, self.folder, 'velodyne_points', 'data', self.frame_name('.bin'))
 
+    def dense_depth_path(self, root: str | os.PathLike) -> Path:
+        """Path of the dense true depth (.npy, camera z, 0 = sky) a synthetic world writes."""
+        return Path(root, self.folder, 'depth_dense', f'image_0{self.camera}', 'data',
+                    self.frame_name('.npy'))
+
     def improved_gt_path(self, root: str | os.PathLike) -> Path:
         """Path of the improved ground-truth PNG (depth benchmark, merged into the raw tree)."""
         return Path(root, self.folder, 'proj_depth', 'groundtruth', f'image_0{self.camera}',
