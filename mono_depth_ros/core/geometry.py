@@ -37,6 +37,32 @@ def decimate(array: np.ndarray, stride: int = 1) -> np.ndarray:
     return array[::stride, ::stride]
 
 
+def depth_edges(depth: np.ndarray, threshold: float) -> np.ndarray:
+    """True at pixels whose depth jumps by more than threshold (relative) to a 4-neighbour.
+
+    The jump between neighbours z1, z2 is |z1 - z2| / min(z1, z2): both pixels of a
+    discontinuity are marked, and so is every pixel interpolated between a near and a far
+    surface (a flying pixel), while a smooth slanted surface (a road, 1/(v - cy) per row) is
+    not. A +inf neighbour (beyond range) is an infinite jump; NaN neighbours are ignored.
+    """
+    depth = np.asarray(depth, dtype=np.float32)
+    if depth.ndim != 2:
+        raise ValueError(f'depth must be H×W, got shape {depth.shape}')
+    if not threshold > 0:
+        raise ValueError(f'threshold must be > 0, got {threshold}')
+    edges = np.zeros(depth.shape, dtype=bool)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        for a, b in ((depth[:, :-1], depth[:, 1:]), (depth[:-1, :], depth[1:, :])):
+            big = np.abs(a - b) / np.minimum(a, b) > threshold  # inf next to finite: inf
+            if a.shape[1] < depth.shape[1]:  # horizontal neighbours
+                edges[:, :-1] |= big
+                edges[:, 1:] |= big
+            else:
+                edges[:-1, :] |= big
+                edges[1:, :] |= big
+    return edges & np.isfinite(depth)
+
+
 def valid_depth_mask(depth: np.ndarray) -> np.ndarray:
     """True where depth is a usable measurement: finite and > 0."""
     depth = np.asarray(depth)

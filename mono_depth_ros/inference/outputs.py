@@ -12,6 +12,7 @@ from mono_depth_ros.core.geometry import (
     backproject,
     colorize_depth,
     decimate,
+    depth_edges,
     filter_points,
     mask_depth,
 )
@@ -27,6 +28,7 @@ class OutputSettings:
     cloud_organized: bool = True
     max_range: float = 0.0
     min_confidence: float = 0.0
+    edge_threshold: float = 0.0   # drop cloud points at depth jumps above this (0: keep all)
     colorized: bool = True
     points: bool = True
 
@@ -37,6 +39,7 @@ class OutputSettings:
                    cloud_stride=params['cloud_stride'],
                    cloud_organized=params['cloud_organized'], max_range=params['max_range'],
                    min_confidence=params['min_confidence'],
+                   edge_threshold=params['cloud_edge_threshold'],
                    colorized=params['publish_colorized'], points=params['publish_points'])
 
 
@@ -55,7 +58,8 @@ def make_cloud(depth: np.ndarray, image_rgb: np.ndarray,
                intrinsics: tuple[float, float, float, float], settings: OutputSettings,
                confidence: np.ndarray | None = None,
                grid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Back-project depth with (fx, fy, cx, cy); filter by range and confidence; add colours.
+    """Back-project depth with (fx, fy, cx, cy); filter by range, confidence and depth jumps
+    (flying pixels, geometry.depth_edges at full resolution); add colours.
 
     grid: the back-projection already made (e.g. on the GPU by an estimator's predict_points),
     used instead of geometry.backproject; it must have the strided organised shape.
@@ -72,6 +76,8 @@ def make_cloud(depth: np.ndarray, image_rgb: np.ndarray,
         grid, max_range=settings.max_range if settings.max_range > 0 else None,
         confidence=decimate(confidence, stride) if use_confidence else None,
         min_confidence=settings.min_confidence if use_confidence else None)
+    if settings.edge_threshold > 0:
+        points[decimate(depth_edges(depth, settings.edge_threshold), stride)] = np.nan
     if not settings.cloud_organized:
         keep = np.all(np.isfinite(points), axis=-1)
         points, colors = points[keep], colors[keep]

@@ -96,6 +96,9 @@ SPECS: tuple[ParamSpec, ...] = (
               '(0: no limit).', range=(0.0, 1000.0)),
     ParamSpec('min_confidence', float, 'Points with a lower confidence are left out of the cloud '
               '(models with a bin head).', range=(0.0, 1.0)),
+    ParamSpec('cloud_edge_threshold', float, 'Points whose depth jumps to a neighbouring pixel by '
+              'more than this share of the nearer depth are left out of the cloud: flying '
+              'pixels between a near and a far surface (0: keep all).', range=(0.0, 100.0)),
     ParamSpec('error_log_period', float, 'Seconds between two log lines about the same kind of '
               'bad input (each one is still counted in diagnostics).', range=(0.0, 86400.0)),
     ParamSpec('diagnostics_period', float, 'Seconds between /diagnostics messages.',
