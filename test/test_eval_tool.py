@@ -180,3 +180,77 @@ def test_eval_checkpoint_runs_the_estimator(tmp_path, capsys, request):
     assert evaluate.main(['--data-path', str(SAMPLE), '--split-file', str(split),
                           '--checkpoint', str(tmp_path / 'none.pt')]) == 1
     assert 'none.pt' in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_eval_against_dense_truth_scores_published_depth(synth_world, tmp_path, capsys):
+    from mono_depth_ros.datasets.kitti.io import read_dense_depth
+
+    split = synth_world / 'splits' / 'test_files.txt'
+    entries = read_split(split)
+    truth = [read_dense_depth(entry.dense_depth_path(synth_world)) for entry in entries]
+    assert any(np.isposinf(depth).any() for depth in truth)  # the world has sky
+    # what an ideal node publishes: the truth, +inf where no surface lies within 80 m
+    perfect = np.stack([np.where(depth > 80.0, np.inf, depth) for depth in truth])
+    np.savez(tmp_path / 'perfect.npz', pred=perfect)
+    base = ['--data-path', str(synth_world), '--split-file', str(split), '--gt', 'dense',
+            '--crop', 'none', '--montage-frames', '0']
+    assert evaluate.main([*base, '--pred-npz', str(tmp_path / 'perfect.npz'),
+                          '--output-dir', str(tmp_path / 'perfect')]) == 0
+    report = json.loads((tmp_path / 'perfect' / 'metrics.json').read_text())
+    assert report['ground_truth'] == 'dense' and report['abs_rel'] == 0.0 and report['a1'] == 1
+    published = report['published']
+    # the truth itself: every surface within 80 m finite, all beyond range +inf, no near sky
+    assert (published['coverage'], published['beyond_recall'], published['sky_near']) == \
+        (1.0, 1.0, 0.0)
+    assert published['counts']['sky'] == sum(int(np.isposinf(d).sum()) for d in truth)
+    assert 'published depth: finite on 100.00 %' in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_eval_checkpoint_scores_cloud_and_confidence_as_the_node_publishes(
+        synth_world, tmp_path, capsys, request):
+    from mono_depth_ros.core.metrics import scored_pixels
+    from mono_depth_ros.datasets.kitti.calib import load_intrinsics
+    from mono_depth_ros.datasets.kitti.io import read_dense_depth, read_image
+    from mono_depth_ros.evaluation.uncertainty import SparsificationScore
+    from mono_depth_ros.inference.backends import load_estimator
+    from mono_depth_ros.inference.outputs import estimate_outputs, OutputSettings
+
+    checkpoint = request.getfixturevalue('tiny_checkpoint')
+    split = synth_world / 'splits' / 'test_files.txt'
+    assert evaluate.main(['--data-path', str(synth_world), '--split-file', str(split),
+                          '--gt', 'dense', '--crop', 'none', '--checkpoint', checkpoint,
+                          '--device', 'cpu', '--montage-frames', '0', '-p', 'cloud_stride=4',
+                          '-p', 'cloud_edge_threshold=0.2',
+                          '--output-dir', str(tmp_path / 'out')]) == 0
+    report = json.loads((tmp_path / 'out' / 'metrics.json').read_text())
+    assert report['output_settings']['cloud_stride'] == 4
+    assert report['output_settings']['edge_threshold'] == 0.2
+    # the same frame by hand: the node's outputs, then the counts
+    entry = read_split(split)[0]
+    estimator = load_estimator(checkpoint, 'torch', device='cpu')
+    k = load_intrinsics(entry.calib_dir(synth_world), entry.camera)[0]
+    intrinsics = (k[0, 0], k[1, 1], k[0, 2], k[1, 2])
+    image = read_image(entry.image_path(synth_world))
+    settings = OutputSettings(cloud_stride=4, max_range=40.0, edge_threshold=0.2)
+    outputs = estimate_outputs(estimator, image, intrinsics, settings)
+    gt = read_dense_depth(entry.dense_depth_path(synth_world))
+    sky = np.isposinf(gt)
+    assert report['published']['sky_near'] == pytest.approx(
+        np.mean(np.isfinite(outputs.depth[sky]) & (outputs.depth[sky] < 60.0)))
+    z = outputs.points[..., 2]
+    truth = gt[::4, ::4]
+    kept = np.isfinite(z)
+    with np.errstate(invalid='ignore'):
+        error = np.where(np.isposinf(truth[kept]), np.inf,
+                         np.abs(z[kept] - truth[kept]) / truth[kept])
+    assert report['published']['counts']['points'] == kept.sum()
+    assert report['published']['flying_rate'] == pytest.approx(np.mean(error > 0.25))
+    mask, gt_valid, pred_valid = scored_pixels(gt, estimator.predict(image, k[0, 0]).depth,
+                                               None, 1e-3, 80.0)
+    score = SparsificationScore()
+    score.add(np.abs(pred_valid - gt_valid) / gt_valid, outputs.confidence[mask])
+    assert report['sparsification']['ause'] == pytest.approx(score.report()['ause'], rel=1e-6)
+    assert (tmp_path / 'out' / 'sparsification.png').is_file()
+    assert 'confidence: AUSE' in capsys.readouterr().out

@@ -1,13 +1,16 @@
 """Score a checkpoint or saved predictions against KITTI-protocol ground truth (mono-depth-eval).
 
 Predictions are resized to the ground-truth size with bilinear interpolation of depth
-(cv2.INTER_LINEAR), then scored with mono_depth_ros.core.metrics (clamped to [min, max] depth,
-averaged per image). A checkpoint runs through the DepthEstimator interface (any backend) with
-each frame's fx (focal scaling). Writes metrics.json, per_frame.csv, error_by_distance.png and
-montage.png.
+(cv2.INTER_LINEAR; +inf, beyond range, by nearest neighbour), then scored with
+mono_depth_ros.core.metrics (clamped to [min, max] depth, averaged per image). A checkpoint runs
+through the DepthEstimator interface (any backend) with each frame's calibration (focal
+scaling) and, given the node's output settings, also yields what the node would publish: that
+depth and cloud are scored too (coverage, beyond range, sky, flying pixels: evaluation.published),
+and the confidence's ranking of the errors (sparsification, AUSE: evaluation.uncertainty).
+Writes metrics.json, per_frame.csv, error_by_distance.png, montage.png and sparsification.png.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 import json
 import os
 
@@ -16,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mono_depth_ros.core.constants import MAX_DEPTH, MIN_DEPTH
-from mono_depth_ros.core.metrics import average_metrics, depth_errors, scored_pixels
+from mono_depth_ros.core.metrics import average_metrics, crop_mask, depth_errors, scored_pixels
 from mono_depth_ros.datasets.kitti.calib import load_intrinsics
 from mono_depth_ros.datasets.kitti.ground_truth import (
     describe_source,
@@ -26,6 +29,7 @@ from mono_depth_ros.datasets.kitti.ground_truth import (
     resolve_protocol,
 )
 from mono_depth_ros.datasets.kitti.io import read_image
+from mono_depth_ros.evaluation.published import PublishedScore
 from mono_depth_ros.evaluation.report import (
     DistanceBins,
     ensure_dir,
@@ -33,6 +37,8 @@ from mono_depth_ros.evaluation.report import (
     save_montage,
     write_csv,
 )
+from mono_depth_ros.evaluation.uncertainty import SparsificationScore
+from mono_depth_ros.inference.outputs import compute_outputs, OutputSettings
 
 PRED_KEYS = ('pred', 'depth', 'pred_depth')
 
@@ -60,6 +66,7 @@ class EvalSettings:
     backend: str = 'torch'
     device: str = 'auto'
     precision: str = 'fp32'
+    outputs: OutputSettings | None = None  # the node's output settings (checkpoint mode)
 
 
 def load_pred_npz(path: str, frames: int) -> np.ndarray:
@@ -97,11 +104,40 @@ def make_estimator(settings: EvalSettings):
 
 
 def resize_prediction(pred: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize a depth prediction to the ground-truth (H, W) with bilinear interpolation."""
+    """Resize a depth prediction to the ground-truth (H, W) with bilinear interpolation; +inf
+    (beyond range) by nearest neighbour, so it does not bleed into its neighbours."""
     pred = np.asarray(pred, dtype=np.float32)
     if pred.shape == tuple(size):
         return pred
-    return cv2.resize(pred, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    beyond = np.isposinf(pred)
+    finite = np.where(beyond, np.nanmax(np.where(beyond, np.nan, pred)), pred) \
+        if beyond.any() and not beyond.all() else pred
+    out = cv2.resize(finite, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    if beyond.any():
+        far = cv2.resize(beyond.astype(np.uint8), (size[1], size[0]),
+                         interpolation=cv2.INTER_NEAREST).astype(bool)
+        out[far] = np.inf
+    return out
+
+
+def predict_frame(estimator, image: np.ndarray, calib_k: np.ndarray,
+                  settings: OutputSettings | None):
+    """(raw depth, published depth, confidence, organised cloud or None) of one image.
+
+    The raw depth is the estimator's (scored by the KITTI protocol); the published depth and
+    cloud are what the node makes of it with settings (inference.outputs).
+    """
+    intrinsics = (calib_k[0, 0], calib_k[1, 1], calib_k[0, 2], calib_k[1, 2])
+    if settings is None:
+        prediction = estimator.predict(image, fx=intrinsics[0])
+        return prediction.depth, prediction.depth, prediction.confidence, None
+    settings = replace(settings, cloud_organized=True, points=True, colorized=False)
+    prediction, grid = estimator.predict_points(
+        image, *intrinsics, stride=settings.cloud_stride,
+        depth_range=(settings.min_depth, settings.max_depth), confidence=True)
+    outputs = compute_outputs(prediction.depth, prediction.confidence, image, intrinsics,
+                              settings, grid)
+    return prediction.depth, outputs.depth, prediction.confidence, outputs.points
 
 
 def evaluate(settings: EvalSettings) -> dict:
@@ -120,6 +156,8 @@ def evaluate(settings: EvalSettings) -> dict:
                .round().astype(int).tolist()) if s.montage_frames > 0 else set()
     limits = (crop, s.min_depth, s.max_depth, s.median_scaling)
     rows, skipped, montage, bins = [], [], [], DistanceBins(s.max_depth)
+    published_score = PublishedScore(s.min_depth, s.max_depth)
+    sparsification = SparsificationScore()
     for index, entry in enumerate(tqdm(entries, desc='evaluate', unit='frame')):
         try:
             if gt_table is not None:
@@ -136,17 +174,26 @@ def evaluate(settings: EvalSettings) -> dict:
                                         '(use --skip-missing to skip such frames)') from error
             skipped.append(entry.line())
             continue
+        confidence = cloud = None
         if estimator is not None:
-            fx = load_intrinsics(entry.calib_dir(s.data_path), entry.camera)[0][0, 0]
-            pred = estimator.predict(image, fx=fx).depth
+            calib_k = load_intrinsics(entry.calib_dir(s.data_path), entry.camera)[0]
+            pred, published, confidence, cloud = predict_frame(estimator, image, calib_k,
+                                                               s.outputs)
         else:
-            pred = preds[index]
+            pred = published = preds[index]
         pred = resize_prediction(pred, gt.shape)
         try:
             mask, gt_valid, pred_valid = scored_pixels(gt, pred, *limits)
         except ValueError as error:
             raise ValueError(f'frame "{entry.line()}": {error}') from error
         bins.add(gt_valid, pred_valid)
+        if published.shape == gt.shape:
+            cropped = np.where(crop_mask(gt.shape, crop), gt, 0.0)  # 0: not scored
+            published_score.add_depth(cropped, published)
+            if cloud is not None:
+                published_score.add_cloud(cropped, cloud, s.outputs.cloud_stride)
+        if confidence is not None and confidence.shape == gt.shape:
+            sparsification.add(np.abs(pred_valid - gt_valid) / gt_valid, confidence[mask])
         rows.append({'index': index, 'frame': entry.line(), 'valid_pixels': int(mask.sum()),
                      **depth_errors(gt_valid, pred_valid)})
         if index in show:
@@ -161,8 +208,15 @@ def evaluate(settings: EvalSettings) -> dict:
               'min_depth': s.min_depth, 'max_depth': s.max_depth,
               'median_scaling': s.median_scaling,
               'prediction': s.pred_npz or s.checkpoint, 'interpolation': 'bilinear',
-              'by_distance': bins.table(), 'skipped_frames': skipped}
+              'by_distance': bins.table(), 'skipped_frames': skipped,
+              'published': published_score.report(), 'output_settings':
+              None if s.outputs is None else asdict(s.outputs)}
+    if sparsification.frames:
+        report['sparsification'] = sparsification.report()
     write_reports(s.output_dir, report, rows, bins, montage)
+    if sparsification.frames:
+        sparsification.plot(os.path.join(s.output_dir, 'sparsification.png'),
+                            f'{label}: {sparsification.frames} frames')
     return report
 
 

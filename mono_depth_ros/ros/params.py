@@ -213,11 +213,12 @@ def markdown_table(defaults: dict[str, Any] | None = None) -> str:
 
 
 def resolve_params(params_file: str | os.PathLike | None = None, overrides: list[str] = (),
-                   checkpoint: str | None = None, where: str = 'parameters') -> dict[str, Any]:
+                   checkpoint: str | None = None, where: str = 'parameters',
+                   require_model: bool = True) -> dict[str, Any]:
     """Node parameters: the package defaults, then a params file, then NAME=VALUE overrides.
 
-    The offline tools take the node's parameters this way; the result is validated and has a
-    model source (check_model_source).
+    The offline tools take the node's parameters this way; the result is validated and, with
+    require_model, has a model source (check_model_source).
     """
     import yaml
 
@@ -232,5 +233,6 @@ def resolve_params(params_file: str | os.PathLike | None = None, overrides: list
     if checkpoint:
         values['checkpoint'] = checkpoint
     values = validate(values, where=where)
-    check_model_source(values)
+    if require_model:
+        check_model_source(values)
     return values

@@ -16,6 +16,8 @@ from mono_depth_ros.core.metrics import METRIC_NAMES
 from mono_depth_ros.evaluation.evaluate import EvalSettings, evaluate
 from mono_depth_ros.evaluation.report import format_table
 from mono_depth_ros.inference.backends import BACKENDS
+from mono_depth_ros.inference.outputs import OutputSettings
+from mono_depth_ros.ros.params import resolve_params
 from mono_depth_ros.tools.export_gt import add_split_arguments
 
 
@@ -48,6 +50,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help='inference backend for --checkpoint (default torch, the reference)')
     parser.add_argument('--device', default='auto', help='auto, cpu or cuda (--checkpoint)')
     parser.add_argument('--precision', default='fp32', choices=('fp32', 'fp16', 'bf16'))
+    parser.add_argument('--params-file', help='mono_depth_node params file whose output '
+                        'parameters (min/max depth, cloud stride, max range, edge threshold, '
+                        'min confidence) shape the published depth and cloud that are scored '
+                        '(default: config/mono_depth_node.yaml)')
+    parser.add_argument('-p', '--param', action='append', default=[], metavar='NAME=VALUE',
+                        help='override one node parameter, e.g. -p cloud_edge_threshold=0.2')
     args = parser.parse_args(argv)
     if not args.min_depth < args.max_depth:
         parser.error(f'--min-depth {args.min_depth} must be below --max-depth {args.max_depth}')
@@ -58,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the evaluation and print the standard table."""
     args = parse_args(argv)
     try:
+        params = resolve_params(args.params_file, args.param, where='mono-depth-eval parameters',
+                                require_model=False)
+        args.outputs = OutputSettings.from_params(params)
         report = evaluate(EvalSettings(**{f.name: getattr(args, f.name)
                                           for f in fields(EvalSettings)}))
     except (OSError, ValueError) as error:
@@ -68,9 +79,37 @@ def main(argv: list[str] | None = None) -> int:
           f'{report["min_depth"]:g}-{report["max_depth"]:g} m'
           f'{", median scaling" if report["median_scaling"] else ""})')
     print(format_table({name: report[name] for name in METRIC_NAMES}))
+    for line in published_lines(report):
+        print(line)
     print(f'reports: {os.path.abspath(args.output_dir)}/(metrics.json, per_frame.csv, '
-          'error_by_distance.png, montage.png)')
+          'error_by_distance.png, montage.png'
+          f'{", sparsification.png" if "sparsification" in report else ""})')
     return 0
+
+
+def published_lines(report: dict) -> list[str]:
+    """Lines about the published depth, the cloud and the confidence (where they were scored)."""
+    published, lines = report['published'], []
+
+    def pct(value: float | None) -> str:
+        return '-' if value is None else f'{100 * value:.2f} %'
+
+    lines.append(f'published depth: finite on {pct(published["coverage"])} of the surfaces '
+                 f'within range; beyond range published +inf: {pct(published["beyond_recall"])};'
+                 f' sky published nearer than {published["near_sky_depth"]:g} m: '
+                 f'{pct(published["sky_near"])}')
+    if published['counts']['points']:
+        lines.append(f'cloud: {published["counts"]["points"]} points, '
+                     f'{pct(published["flying_rate"])} off by more than '
+                     f'{100 * published["flying_error"]:g} % (flying pixels)')
+    if 'sparsification' in report:
+        sparse = report['sparsification']
+        lines.append(f'confidence: AUSE {sparse["ause"]:.4f} vs {sparse["ause_random"]:.4f} for '
+                     f'a random order (ratio {sparse["ause_ratio"]:.2f})')
+        lines.append('  min_confidence  coverage  abs_rel')
+        lines += [f'  {row["min_confidence"]:>14.2f}  {100 * row["coverage"]:>7.1f}%  '
+                  f'{row["abs_rel"]:.4f}' for row in sparse['coverage_table']]
+    return lines
 
 
 if __name__ == '__main__':
