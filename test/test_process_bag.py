@@ -114,3 +114,39 @@ def test_bad_arguments_exit_with_a_message(drive_bag, tiny_checkpoint, tmp_path,
     assert main([str(drive_bag), str(tmp_path / 'd'), '--checkpoint', tiny_checkpoint,
                  '-p', 'cloud_stride=0']) == 1
     assert "'cloud_stride' = 0 is out of range" in capsys.readouterr().err
+
+
+def test_eval_scores_the_bag_as_it_scores_the_checkpoint(drive_bag, synth_world, tiny_checkpoint,
+                                                         tmp_path, capsys):
+    import json
+
+    from mono_depth_ros.tools import evaluate
+
+    out = tmp_path / 'out'
+    assert main([str(drive_bag), str(out), '--checkpoint', tiny_checkpoint, '-p',
+                 'device=cpu']) == 0
+    split = tmp_path / 'split.txt'
+    drive = next((synth_world / '2011_09_26').glob('*_sync')).relative_to(synth_world)
+    split.write_text(''.join(f'{drive} {i:010d} l\n' for i in range(4)))  # frame 3: not in bag
+    base = ['--data-path', str(synth_world), '--gt', 'dense', '--crop', 'none',
+            '--montage-frames', '0', '--skip-missing']
+    assert evaluate.main([*base, '--split-file', str(split), '--bag', str(out),
+                          '--output-dir', str(tmp_path / 'b')]) == 0
+    from_bag = json.loads((tmp_path / 'b' / 'metrics.json').read_text())
+    assert (from_bag['frames'], from_bag['skipped']) == (3, 1)
+    assert from_bag['skipped_frames'] == [f'{drive} 3 l']  # the bag holds frames 0-2
+    three = tmp_path / 'three.txt'
+    three.write_text(''.join(split.read_text().splitlines(True)[:3]))
+    assert evaluate.main([*base, '--split-file', str(three), '--checkpoint', tiny_checkpoint,
+                          '--device', 'cpu', '--output-dir', str(tmp_path / 'd')]) == 0
+    direct = json.loads((tmp_path / 'd' / 'metrics.json').read_text())
+    for name in ('abs_rel', 'rmse', 'a1'):
+        assert from_bag[name] == pytest.approx(direct[name], rel=1e-5), name
+    for name in ('coverage', 'sky_near', 'flying_rate'):
+        assert from_bag['published'][name] == pytest.approx(direct['published'][name]), name
+    assert from_bag['published']['counts']['points'] == direct['published']['counts']['points']
+    assert from_bag['sparsification']['ause'] == pytest.approx(
+        direct['sparsification']['ause'], rel=1e-4)
+    assert evaluate.main([*base, '--split-file', str(split), '--bag', str(out), '--bag-ns',
+                          '/elsewhere', '--output-dir', str(tmp_path / 'e')]) == 1
+    assert 'no /elsewhere/depth Image topic' in capsys.readouterr().err

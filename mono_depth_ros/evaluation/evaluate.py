@@ -29,6 +29,7 @@ from mono_depth_ros.datasets.kitti.ground_truth import (
     resolve_protocol,
 )
 from mono_depth_ros.datasets.kitti.io import read_image
+from mono_depth_ros.datasets.kitti.splits import SplitEntry
 from mono_depth_ros.evaluation.published import PublishedScore
 from mono_depth_ros.evaluation.report import (
     DistanceBins,
@@ -120,28 +121,74 @@ def resize_prediction(pred: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def predict_frame(estimator, image: np.ndarray, calib_k: np.ndarray,
-                  settings: OutputSettings | None):
-    """(raw depth, published depth, confidence, organised cloud or None) of one image.
+@dataclass
+class FramePrediction:
+    """One frame's prediction: the raw depth (scored by the KITTI protocol) and, where known,
+    what the node publishes (NaN invalid, +inf beyond range), confidence and organised cloud."""
 
-    The raw depth is the estimator's (scored by the KITTI protocol); the published depth and
-    cloud are what the node makes of it with settings (inference.outputs).
+    depth: np.ndarray
+    published: np.ndarray | None = None
+    confidence: np.ndarray | None = None
+    cloud: np.ndarray | None = None     # ceil(H/s)×ceil(W/s)×3 at cloud_stride s
+    cloud_stride: int = 1
+
+
+class CheckpointPredictor:
+    """Runs a DepthEstimator on each frame's image with its calibration; with the node's
+    output settings it also makes the published depth and cloud (inference.outputs)."""
+
+    needs_image = True
+
+    def __init__(self, estimator, data_path: str, settings: OutputSettings | None) -> None:
+        self.estimator, self.data_path, self.settings = estimator, data_path, settings
+
+    def __call__(self, index: int, entry: SplitEntry, image: np.ndarray) -> FramePrediction:
+        """The prediction of one frame."""
+        k = load_intrinsics(entry.calib_dir(self.data_path), entry.camera)[0]
+        intrinsics = (k[0, 0], k[1, 1], k[0, 2], k[1, 2])
+        if self.settings is None:
+            prediction = self.estimator.predict(image, fx=intrinsics[0])
+            return FramePrediction(prediction.depth, prediction.depth, prediction.confidence)
+        settings = replace(self.settings, cloud_organized=True, points=True, colorized=False)
+        prediction, grid = self.estimator.predict_points(
+            image, *intrinsics, stride=settings.cloud_stride,
+            depth_range=(settings.min_depth, settings.max_depth), confidence=True)
+        outputs = compute_outputs(prediction.depth, prediction.confidence, image, intrinsics,
+                                  settings, grid)
+        return FramePrediction(prediction.depth, outputs.depth, prediction.confidence,
+                               outputs.points, settings.cloud_stride)
+
+
+class ArrayPredictor:
+    """Saved predictions in split order (mono-depth-eval --pred-npz)."""
+
+    needs_image = False
+
+    def __init__(self, preds: np.ndarray) -> None:
+        self.preds = preds
+
+    def __call__(self, index: int, entry: SplitEntry, image: np.ndarray | None
+                 ) -> FramePrediction:
+        """The saved depth of frame index (also taken as what would be published)."""
+        return FramePrediction(self.preds[index], self.preds[index])
+
+
+def make_predictor(settings: EvalSettings, frames: int):
+    """The predictor of --checkpoint or --pred-npz."""
+    if settings.checkpoint:
+        return CheckpointPredictor(make_estimator(settings), settings.data_path, settings.outputs)
+    if settings.pred_npz:
+        return ArrayPredictor(load_pred_npz(settings.pred_npz, frames))
+    raise ValueError('nothing to evaluate: give a checkpoint or saved predictions')
+
+
+def evaluate(settings: EvalSettings, predictor=None) -> dict:
+    """Score every frame of the split; write the reports; return the metrics.json content.
+
+    predictor(index, entry, image) -> FramePrediction; by default the settings' checkpoint or
+    saved predictions (make_predictor). A predictor with needs_image False gets the image only
+    for the montage.
     """
-    intrinsics = (calib_k[0, 0], calib_k[1, 1], calib_k[0, 2], calib_k[1, 2])
-    if settings is None:
-        prediction = estimator.predict(image, fx=intrinsics[0])
-        return prediction.depth, prediction.depth, prediction.confidence, None
-    settings = replace(settings, cloud_organized=True, points=True, colorized=False)
-    prediction, grid = estimator.predict_points(
-        image, *intrinsics, stride=settings.cloud_stride,
-        depth_range=(settings.min_depth, settings.max_depth), confidence=True)
-    outputs = compute_outputs(prediction.depth, prediction.confidence, image, intrinsics,
-                              settings, grid)
-    return prediction.depth, outputs.depth, prediction.confidence, outputs.points
-
-
-def evaluate(settings: EvalSettings) -> dict:
-    """Score every frame of the split; write the reports; return the metrics.json content."""
     s = settings
     label, entries, source = resolve_protocol(s.data_path, s.split, s.split_file, s.gt)
     crop_name = s.crop or PROTOCOLS.get(s.split or '', {}).get('crop', 'garg')
@@ -150,14 +197,11 @@ def evaluate(settings: EvalSettings) -> dict:
     if s.gt_npz:
         lines, depths, gt_name = load_gt_npz(s.gt_npz)
         gt_table = dict(zip(lines, depths, strict=True))
-    preds = load_pred_npz(s.pred_npz, len(entries)) if s.pred_npz else None
-    estimator = make_estimator(s) if s.checkpoint else None
+    predictor = predictor or make_predictor(s, len(entries))
     show = set(np.linspace(0, len(entries) - 1, min(s.montage_frames, len(entries)))
                .round().astype(int).tolist()) if s.montage_frames > 0 else set()
-    limits = (crop, s.min_depth, s.max_depth, s.median_scaling)
-    rows, skipped, montage, bins = [], [], [], DistanceBins(s.max_depth)
-    published_score = PublishedScore(s.min_depth, s.max_depth)
-    sparsification = SparsificationScore()
+    scores = FrameScores(crop, s.min_depth, s.max_depth, s.median_scaling)
+    skipped, montage = [], []
     for index, entry in enumerate(tqdm(entries, desc='evaluate', unit='frame')):
         try:
             if gt_table is not None:
@@ -167,57 +211,72 @@ def evaluate(settings: EvalSettings) -> dict:
             else:
                 gt = load_ground_truth(s.data_path, entry, source, not s.camera_z)
             image = read_image(entry.image_path(s.data_path, s.image_ext)) if (
-                estimator or index in show) else None
+                predictor.needs_image or index in show) else None
+            prediction = predictor(index, entry, image)
         except FileNotFoundError as error:
             if not s.skip_missing:
                 raise FileNotFoundError(f'frame "{entry.line()}": {error} '
                                         '(use --skip-missing to skip such frames)') from error
             skipped.append(entry.line())
             continue
-        confidence = cloud = None
-        if estimator is not None:
-            calib_k = load_intrinsics(entry.calib_dir(s.data_path), entry.camera)[0]
-            pred, published, confidence, cloud = predict_frame(estimator, image, calib_k,
-                                                               s.outputs)
-        else:
-            pred = published = preds[index]
-        pred = resize_prediction(pred, gt.shape)
         try:
-            mask, gt_valid, pred_valid = scored_pixels(gt, pred, *limits)
+            mask, pred = scores.add(index, entry.line(), gt, prediction)
         except ValueError as error:
             raise ValueError(f'frame "{entry.line()}": {error}') from error
-        bins.add(gt_valid, pred_valid)
-        if published.shape == gt.shape:
-            cropped = np.where(crop_mask(gt.shape, crop), gt, 0.0)  # 0: not scored
-            published_score.add_depth(cropped, published)
-            if cloud is not None:
-                published_score.add_cloud(cropped, cloud, s.outputs.cloud_stride)
-        if confidence is not None and confidence.shape == gt.shape:
-            sparsification.add(np.abs(pred_valid - gt_valid) / gt_valid, confidence[mask])
-        rows.append({'index': index, 'frame': entry.line(), 'valid_pixels': int(mask.sum()),
-                     **depth_errors(gt_valid, pred_valid)})
         if index in show:
             label_text = f'{entry.folder.split("/")[-1]}\nframe {entry.frame} {entry.side}'
             panels = montage_row(cv2.resize(image, (gt.shape[1], gt.shape[0])), gt, pred, mask,
                                  s.min_depth, s.max_depth)
             montage.append((label_text, panels))
-    if not rows:
+    if not scores.rows:
         raise FileNotFoundError(f'all {len(entries)} frames of {label} miss files')
-    report = {**average_metrics(rows), 'frames': len(rows), 'skipped': len(skipped),
-              'split': label, 'ground_truth': gt_name, 'crop': crop_name,
-              'min_depth': s.min_depth, 'max_depth': s.max_depth,
+    report = {**average_metrics(scores.rows), 'frames': len(scores.rows),
+              'skipped': len(skipped), 'split': label, 'ground_truth': gt_name,
+              'crop': crop_name, 'min_depth': s.min_depth, 'max_depth': s.max_depth,
               'median_scaling': s.median_scaling,
-              'prediction': s.pred_npz or s.checkpoint, 'interpolation': 'bilinear',
-              'by_distance': bins.table(), 'skipped_frames': skipped,
-              'published': published_score.report(), 'output_settings':
-              None if s.outputs is None else asdict(s.outputs)}
-    if sparsification.frames:
-        report['sparsification'] = sparsification.report()
-    write_reports(s.output_dir, report, rows, bins, montage)
-    if sparsification.frames:
-        sparsification.plot(os.path.join(s.output_dir, 'sparsification.png'),
-                            f'{label}: {sparsification.frames} frames')
+              'prediction': s.pred_npz or s.checkpoint or getattr(predictor, 'name', None),
+              'interpolation': 'bilinear', 'by_distance': scores.bins.table(),
+              'skipped_frames': skipped, 'published': scores.published.report(),
+              'output_settings': None if s.outputs is None else asdict(s.outputs)}
+    if scores.sparsification.frames:
+        report['sparsification'] = scores.sparsification.report()
+    write_reports(s.output_dir, report, scores.rows, scores.bins, montage)
+    if scores.sparsification.frames:
+        scores.sparsification.plot(os.path.join(s.output_dir, 'sparsification.png'),
+                                   f'{label}: {scores.sparsification.frames} frames')
     return report
+
+
+class FrameScores:
+    """Everything scored per frame: protocol metrics, distance bins, published depth and cloud,
+    and the confidence's sparsification."""
+
+    def __init__(self, crop: str | None, min_depth: float, max_depth: float,
+                 median_scaling: bool) -> None:
+        self.crop, self.limits = crop, (crop, min_depth, max_depth, median_scaling)
+        self.rows: list[dict] = []
+        self.bins = DistanceBins(max_depth)
+        self.published = PublishedScore(min_depth, max_depth)
+        self.sparsification = SparsificationScore()
+
+    def add(self, index: int, line: str, gt: np.ndarray, prediction: FramePrediction
+            ) -> tuple[np.ndarray, np.ndarray]:
+        """Score one frame; returns the scored mask and the prediction at the truth's size."""
+        pred = resize_prediction(prediction.depth, gt.shape)
+        mask, gt_valid, pred_valid = scored_pixels(gt, pred, *self.limits)
+        self.bins.add(gt_valid, pred_valid)
+        published = prediction.published
+        if published is not None and published.shape == gt.shape:
+            cropped = np.where(crop_mask(gt.shape, self.crop), gt, 0.0)  # 0: not scored
+            self.published.add_depth(cropped, published)
+            if prediction.cloud is not None:
+                self.published.add_cloud(cropped, prediction.cloud, prediction.cloud_stride)
+        confidence = prediction.confidence
+        if confidence is not None and confidence.shape == gt.shape:
+            self.sparsification.add(np.abs(pred_valid - gt_valid) / gt_valid, confidence[mask])
+        self.rows.append({'index': index, 'frame': line, 'valid_pixels': int(mask.sum()),
+                          **depth_errors(gt_valid, pred_valid)})
+        return mask, pred
 
 
 def write_reports(folder: str, report: dict, rows: list[dict], bins: DistanceBins,

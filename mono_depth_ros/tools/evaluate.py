@@ -30,6 +30,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     model.add_argument('--checkpoint', help='model checkpoint to run on the split images')
     model.add_argument('--pred-npz', help='saved predictions: N×H×W metric depths in split '
                                           'order (.npz with one array, or .npy)')
+    model.add_argument('--bag', help="a bag of the node's outputs (mono-depth-bag, or a "
+                                     'recording of mono_depth_node): its depth, confidence and '
+                                     'organised cloud, matched to the frames by image stamp')
+    parser.add_argument('--bag-ns', help='namespace of the depth topic in --bag (default: the '
+                                         'only one)')
     parser.add_argument('--gt-npz', help='ground truth exported by mono-depth-export-gt '
                                          '(default: computed from the split files)')
     parser.add_argument('--output-dir', default='eval_results', help='folder for the reports')
@@ -65,13 +70,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the evaluation and print the standard table."""
     args = parse_args(argv)
+    errors: tuple[type[Exception], ...] = (OSError, ValueError)
     try:
         params = resolve_params(args.params_file, args.param, where='mono-depth-eval parameters',
                                 require_model=False)
         args.outputs = OutputSettings.from_params(params)
+        predictor = None
+        if args.bag:  # the ROS layer (rosbags, rclpy) only for a bag
+            from mono_depth_ros.ros.bag_io import BagError
+            from mono_depth_ros.ros.published_bag import BagPredictor
+            errors += (BagError,)
+            predictor = BagPredictor(args.bag, args.data_path, args.bag_ns)
         report = evaluate(EvalSettings(**{f.name: getattr(args, f.name)
-                                          for f in fields(EvalSettings)}))
-    except (OSError, ValueError) as error:
+                                          for f in fields(EvalSettings)}), predictor)
+    except errors as error:
         print(f'mono-depth-eval: error: {error}', file=sys.stderr)
         return 1
     print(f'split {report["split"]}: {report["frames"]} frames scored, {report["skipped"]} '
