@@ -83,3 +83,37 @@ def test_save_does_not_replace_existing_file_on_failure(tmp_path, trained_model)
         save_checkpoint(path, trained_model, bad=lambda: 0)
     assert path.read_bytes() == before
     assert not [p for p in os.listdir(tmp_path) if p.endswith('.tmp')]
+
+
+def test_release_checkpoint_is_fp16_weights_only_and_loads_strictly(tmp_path, trained_model):
+    from mono_depth_ros.tools import release
+
+    optimizer = torch.optim.Adam(trained_model.parameters())
+    trained_model(torch.randn(1, 3, 32, 32)).get('depth').mean().backward()
+    optimizer.step()  # optimizer state as big as the weights, twice
+    trained_model.eval()
+    source = save_checkpoint(tmp_path / 'step_00000100.pt', trained_model, step=100,
+                             optimizer=optimizer.state_dict(), best_abs_rel=0.25,
+                             train_config={'train': {'iterations': 100}})
+    out = tmp_path / 'models' / 'release.pt'
+    out.parent.mkdir()
+    assert release.main(['--checkpoint', str(source), '--out', str(out)]) == 0
+    data = load_checkpoint(out)
+    assert set(data['extra']) == {'release'}  # no optimizer, no training state
+    assert data['extra']['release'] == {
+        'weights': 'fp16', 'source': 'step_00000100.pt', 'step': 100,
+        'experiment': {'train': {'iterations': 100}}, 'best_val_abs_rel': 0.25}
+    floats = [v for v in data['state_dict'].values() if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float16 for v in floats)
+    assert out.stat().st_size < 0.3 * source.stat().st_size  # fp16, no Adam moments
+    loaded = load_model(out)  # strict: every key, fp32 parameters again
+    for name, value in trained_model.state_dict().items():
+        have = loaded.state_dict()[name]
+        assert have.dtype == value.dtype, name
+        want = value.half().to(value.dtype) if value.is_floating_point() else value
+        assert torch.equal(have, want), name
+    assert release.main(['--checkpoint', str(source), '--out', str(tmp_path / 'big.pt'),
+                         '--max-mib', '0.01']) == 1
+    assert not list(tmp_path.glob('big.pt*'))  # nothing half-written is left
+    assert release.main(['--checkpoint', str(tmp_path / 'none.pt'),
+                         '--out', str(tmp_path / 'x.pt')]) == 1

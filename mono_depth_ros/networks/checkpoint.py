@@ -26,8 +26,13 @@ class CheckpointError(RuntimeError):
     """A checkpoint file is missing, unreadable, of another format or does not fit its model."""
 
 
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra: Any) -> Path:
-    """Write model (config, input size, depth range, weights) and extra to path atomically."""
+def save_checkpoint(path: str | os.PathLike, model: nn.Module,
+                    weights_dtype: torch.dtype | None = None, **extra: Any) -> Path:
+    """Write model (config, input size, depth range, weights) and extra to path atomically.
+
+    weights_dtype (e.g. torch.float16) stores the floating-point weights in that type; load_model
+    loads them back into the model's own (float32) parameters.
+    """
     path = Path(path)
     config = getattr(model, 'config', None)
     if not isinstance(config, dict):
@@ -37,7 +42,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra: Any) -> 
         'model_config': config,
         'input_size': list(config['input_size']),
         'depth_range': [float(model.min_depth), float(model.max_depth)],
-        'state_dict': {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        'state_dict': {k: _stored(v.detach().cpu(), weights_dtype)
+                       for k, v in model.state_dict().items()},
         'extra': extra,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,6 +59,19 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra: Any) -> 
             os.unlink(tmp)
         raise
     return path
+
+
+def _stored(tensor: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    """A tensor as stored: floating point in dtype when given, anything else unchanged."""
+    return tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor
+
+
+def save_release(path: str | os.PathLike, model: nn.Module, half: bool = True,
+                 **info: Any) -> Path:
+    """A release checkpoint: the weights (fp16 with half), config, input size and depth range,
+    and info (plain data: how it was trained and scored); no optimizer or training state."""
+    return save_checkpoint(path, model, torch.float16 if half else None,
+                           release={'weights': 'fp16' if half else 'fp32', **info})
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
