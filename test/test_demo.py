@@ -63,6 +63,17 @@ def test_scoring_against_the_lidar_of_a_synthetic_drive(synth_world):
     msgs = [depth_to_image(np.load(dense[0]) * 1.25, msgs[0].header)]
     scaled, _ = demo.evaluate(drive, msgs, stamps)
     assert scaled['abs_rel'] == pytest.approx(0.25, abs=0.04)
+    # against the dense truth: the true depth (+inf for sky) is perfect; 1.25× is off by 25 %
+    truth = [np.load(path) for path in dense]
+    msgs = [depth_to_image(np.where(truth[0] > 0, truth[0], np.inf), msgs[0].header)]
+    perfect = demo.evaluate_dense(drive, msgs, stamps)
+    assert perfect['abs_rel'] == 0.0 and perfect['a1'] == 1.0
+    assert (perfect['sky_near'], perfect['coverage']) == (0.0, 1.0)
+    sky = truth[0] == 0
+    near_sky = np.where(sky, 30.0, truth[0] * 1.25)  # every sky pixel at 30 m: in front
+    scaled = demo.evaluate_dense(drive, [depth_to_image(near_sky, msgs[0].header)], stamps)
+    assert scaled['abs_rel'] == pytest.approx(0.25, abs=0.005)  # 1.25 × 64+ m clips at 80 m
+    assert (scaled['sky_near'], scaled['beyond_recall']) == (1.0, 0.0)
 
 
 def test_drive_counters_exclude_the_warm_up_and_latency_percentiles():
@@ -82,8 +93,12 @@ def test_summary_text_names_every_number():
         'node_latency_ms': {'p50_ms': 250.0, 'p95_ms': 450.0},
         'node_counters': {'received': 24, 'dropped_unmatched': 4},
         'accuracy': {'abs_rel': 0.15, 'rmse': 5.0, 'a1': 0.78}, 'frames_scored': 8,
+        'accuracy_dense': {'abs_rel': 0.07, 'rmse': 3.5, 'a1': 0.94, 'sky_near': 0.012,
+                           'beyond_recall': 0.97, 'coverage': 0.985},
         'bag_messages': 110, 'out_dir': 'demo_out', 'seconds': 42.0}
     text = demo.format_summary(summary)
     for part in ('processed    8', 'busy 12', 'CameraInfo late 4', 'not received 0',
-                 'p50 300 ms', 'p95 500 ms', 'abs_rel 0.150', 'a1 0.780', '1242x375'):
+                 'p50 300 ms', 'p95 500 ms', 'abs_rel 0.150', 'a1 0.780', '1242x375',
+                 'abs_rel 0.070', 'a1 0.940   vs the dense truth', 'nearer than 60 m: 1.20 %',
+                 'published +inf: 97.0 %', 'published finite: 98.5 %'):
         assert part in text, part

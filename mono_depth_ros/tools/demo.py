@@ -9,7 +9,8 @@
    image + CameraInfo with the drive's stamps at the camera rate, and records every output;
 4. writes to demo_out/: bag/ (MCAP: the drive and the outputs, for `ros2 bag play` and RViz),
    depth_montage.png, cloud.ply, node.log and summary.json, and prints the summary (latency
-   from message in to depth out, frames processed/dropped, accuracy against the drive's lidar).
+   from message in to depth out, frames processed/dropped, accuracy against the drive's lidar
+   and its dense truth, and how much of the sky is published in front of the car).
 """
 
 import argparse
@@ -25,6 +26,7 @@ import time
 import cv2
 import numpy as np
 
+from mono_depth_ros.core.constants import MAX_DEPTH, MIN_DEPTH
 from mono_depth_ros.core.geometry import colorize_depth, write_ply
 from mono_depth_ros.core.metrics import average_metrics, compute_depth_metrics
 from mono_depth_ros.datasets.kitti import generate_depth_map
@@ -132,6 +134,26 @@ def evaluate(drive: Path, depth_msgs: list, stamps: list[int]) -> tuple[dict, li
     return average_metrics(m for _, m in per_frame), per_frame
 
 
+def evaluate_dense(drive: Path, depth_msgs: list, stamps: list[int]) -> dict:
+    """The published depth against the drive's dense truth (every pixel, +inf = sky): metrics
+    averaged per frame, and the shares of evaluation.published pooled over pixels."""
+    from mono_depth_ros.datasets.kitti.io import read_dense_depth
+    from mono_depth_ros.evaluation.published import PublishedScore
+
+    dense = sorted((drive / 'depth_dense' / 'image_02' / 'data').glob('*.npy'))
+    index = {stamp: i for i, stamp in enumerate(stamps)}
+    score = PublishedScore(MIN_DEPTH, MAX_DEPTH)
+    per_frame = []
+    for msg in depth_msgs:
+        truth = read_dense_depth(dense[index[header_ns(msg)]])
+        published = image_to_numpy(msg)
+        per_frame.append(compute_depth_metrics(truth, published, crop=None))
+        score.add_depth(truth, published)
+    shares = score.report()
+    return {**average_metrics(per_frame), **{key: shares[key] for key in (
+        'coverage', 'beyond_recall', 'sky_near')}}
+
+
 def write_montage(path: Path, frames: list, depth_msgs: list, drive: Path, stamps: list[int]
                   ) -> None:
     """Rows of [camera | predicted depth | lidar depth] on one metric colour scale."""
@@ -159,6 +181,7 @@ def write_montage(path: Path, frames: list, depth_msgs: list, drive: Path, stamp
 def format_summary(summary: dict) -> str:
     """The printed summary."""
     acc = summary['accuracy']
+    dense = summary['accuracy_dense']
     lat = summary['latency_ms']
     node = summary['node_latency_ms']
     counters = summary['node_counters']
@@ -176,6 +199,11 @@ def format_summary(summary: dict) -> str:
         f"{node['p50_ms']:.0f} ms, p95 {node['p95_ms']:.0f} ms)",
         f"  accuracy     abs_rel {acc['abs_rel']:.3f}   rmse {acc['rmse']:.2f} m   "
         f"a1 {acc['a1']:.3f}   vs lidar, {summary['frames_scored']} frames",
+        f"               abs_rel {dense['abs_rel']:.3f}   rmse {dense['rmse']:.2f} m   "
+        f"a1 {dense['a1']:.3f}   vs the dense truth (every pixel)",
+        f"  beyond range sky published nearer than 60 m: {100 * dense['sky_near']:.2f} %   "
+        f"beyond range published +inf: {100 * dense['beyond_recall']:.1f} %   "
+        f"surfaces within 80 m published finite: {100 * dense['coverage']:.1f} %",
         f"  outputs      {summary['out_dir']}/: bag/ ({summary['bag_messages']} messages), "
         'depth_montage.png, cloud.ply, summary.json',
         f"  time         {summary['seconds']:.0f} s"])
@@ -229,6 +257,7 @@ def run_demo(args: argparse.Namespace) -> dict:
         raise RuntimeError(f'the node published no depth; see {out / "node.log"}')
     counts = player.write_output_bag(out / 'bag', drive_bag, NAMESPACE, run)
     accuracy, _ = evaluate(drive, depth_msgs, stamps)
+    accuracy_dense = evaluate_dense(drive, depth_msgs, stamps)
     write_montage(out / 'depth_montage.png', frames, depth_msgs, drive, stamps)
     clouds = [m for m, _ in run.outputs['points'] if header_ns(m) in run.sent]
     points, colors = split_xyz_rgb(pointcloud2_to_array(clouds[len(clouds) // 2]))
@@ -245,7 +274,8 @@ def run_demo(args: argparse.Namespace) -> dict:
         'node_latency_ms': {'p50_ms': float(diag.get('latency_p50_ms', 'nan')),
                             'p95_ms': float(diag.get('latency_p95_ms', 'nan'))},
         'node_counters': run.node_counters(NODE_COUNTERS),
-        'accuracy': accuracy, 'frames_scored': len(depth_msgs),
+        'accuracy': accuracy, 'accuracy_dense': accuracy_dense,
+        'frames_scored': len(depth_msgs),
         'bag_topics': counts, 'bag_messages': sum(counts.values()),
         'out_dir': str(out), 'seconds': time.monotonic() - started}
     (out / 'summary.json').write_text(json.dumps(summary, indent=2))
