@@ -56,13 +56,14 @@ class DepthOutputs:
 
 def make_cloud(depth: np.ndarray, image_rgb: np.ndarray,
                intrinsics: tuple[float, float, float, float], settings: OutputSettings,
-               confidence: np.ndarray | None = None,
-               grid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+               confidence: np.ndarray | None = None, grid: np.ndarray | None = None,
+               valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Back-project depth with (fx, fy, cx, cy); filter by range, confidence and depth jumps
     (flying pixels, geometry.depth_edges at full resolution); add colours.
 
     grid: the back-projection already made (e.g. on the GPU by an estimator's predict_points),
-    used instead of geometry.backproject; it must have the strided organised shape.
+    used instead of geometry.backproject; it must have the strided organised shape. valid: H×W
+    bool, pixels that saw the camera (a rectified image's border does not); the rest is left out.
     """
     stride = settings.cloud_stride
     if grid is None:
@@ -78,6 +79,8 @@ def make_cloud(depth: np.ndarray, image_rgb: np.ndarray,
         min_confidence=settings.min_confidence if use_confidence else None)
     if settings.edge_threshold > 0:
         points[decimate(depth_edges(depth, settings.edge_threshold), stride)] = np.nan
+    if valid is not None:
+        points[~decimate(valid, stride)] = np.nan
     if not settings.cloud_organized:
         keep = np.all(np.isfinite(points), axis=-1)
         points, colors = points[keep], colors[keep]
@@ -86,33 +89,43 @@ def make_cloud(depth: np.ndarray, image_rgb: np.ndarray,
 
 def compute_outputs(depth: np.ndarray, confidence: np.ndarray | None, image_rgb: np.ndarray,
                     intrinsics: tuple[float, float, float, float], settings: OutputSettings,
-                    grid: np.ndarray | None = None) -> DepthOutputs:
+                    grid: np.ndarray | None = None,
+                    valid: np.ndarray | None = None) -> DepthOutputs:
     """All output arrays of one frame from the network's depth (metres) and confidence.
 
     grid: optional back-projection of the depth masked to [min_depth, max_depth] at
     settings.cloud_stride (an estimator's predict_points), so the cloud is not made twice.
+    valid: optional H×W bool; depth is NaN (invalid) and confidence 0 where it is false.
     """
     if depth.shape != image_rgb.shape[:2]:
         raise ValueError(f'depth {depth.shape} and image {image_rgb.shape[:2]} sizes differ')
+    if valid is not None and valid.shape != depth.shape:
+        raise ValueError(f'valid mask {valid.shape} and depth {depth.shape} sizes differ')
     depth = mask_depth(depth, settings.min_depth, settings.max_depth)
+    if valid is not None:
+        depth[~valid] = np.nan
     if confidence is not None:
         confidence = np.clip(np.asarray(confidence, dtype=np.float32), 0.0, 1.0)
+        if valid is not None:
+            confidence[~valid] = 0.0
     colorized = colorize_depth(depth, settings.min_depth, settings.max_depth) \
         if settings.colorized else None
     points = colors = None
     if settings.points:
-        points, colors = make_cloud(depth, image_rgb, intrinsics, settings, confidence, grid)
+        points, colors = make_cloud(depth, image_rgb, intrinsics, settings, confidence, grid,
+                                    valid)
     return DepthOutputs(depth, confidence, colorized, points, colors)
 
 
 def estimate_outputs(estimator, image_rgb: np.ndarray,
                      intrinsics: tuple[float, float, float, float], settings: OutputSettings,
-                     confidence: bool = True) -> DepthOutputs:
+                     confidence: bool = True, valid: np.ndarray | None = None) -> DepthOutputs:
     """Run an estimator (any backend) on one frame and build its outputs.
 
     The cloud comes from the estimator's predict_points (back-projected on its device: the GPU
     for the fast backend) when settings.points is set. Confidence is computed only when it is
-    wanted (confidence=True) or filters the cloud (min_confidence > 0).
+    wanted (confidence=True) or filters the cloud (min_confidence > 0). valid: see
+    compute_outputs (a rectified image's border).
     """
     need_confidence = confidence or (settings.points and settings.min_confidence > 0)
     grid = None
@@ -123,4 +136,4 @@ def estimate_outputs(estimator, image_rgb: np.ndarray,
     else:
         prediction = estimator.predict(image_rgb, fx=intrinsics[0], confidence=need_confidence)
     return compute_outputs(prediction.depth, prediction.confidence, image_rgb, intrinsics,
-                           settings, grid)
+                           settings, grid, valid)

@@ -84,7 +84,9 @@ class MonoDepthNode(Node):
                 'allow_random_weights is true and no checkpoint is set: RANDOM WEIGHTS, the '
                 'depth is meaningless. Set checkpoint:=<file.pt> for real depth.')
         self.estimator, self.model_name = estimator_from_params(self.params)
-        self.pipeline = FramePipeline(self.estimator, OutputSettings.from_params(self.params))
+        self.pipeline = FramePipeline(self.estimator, OutputSettings.from_params(self.params),
+                                      self.params['rectify'])
+        self._unrectified_warned = False
         self.stats = FrameStats()
         self.throttle = ErrorThrottle(self.params['error_log_period'])
         self.matcher = StampMatcher(seconds_to_ns(self.params['stamp_tolerance']))
@@ -147,6 +149,7 @@ class MonoDepthNode(Node):
             return SetParametersResult(successful=False, reason=str(error))
         self.params = new
         self.pipeline.settings = OutputSettings.from_params(new)
+        self.pipeline.rectify = new['rectify']
         self.matcher.tolerance_ns = seconds_to_ns(new['stamp_tolerance'])
         self.throttle.period = new['error_log_period']
         return SetParametersResult(successful=True)
@@ -240,6 +243,11 @@ class MonoDepthNode(Node):
             self.stats.count('skipped_no_subscribers')
             return
         result = self.pipeline.process(msg, info, wanted)
+        if result.unrectified and not self._unrectified_warned:
+            self._unrectified_warned = True
+            self.get_logger().warn(
+                'CameraInfo has distortion but rectify is off: depth and cloud are computed as '
+                'if the image were rectified. Set rectify:=auto, or feed image_rect.')
         for topic, message in result.messages.items():
             self.pubs[topic].publish(message)
         self.stats.processed_frame(received_at, time.monotonic(), result.beyond_fraction)

@@ -68,7 +68,7 @@ def process_bag(input_bag: str | Path, output_bag: str | Path, params: dict,
                             prefer=posixpath.join(base, 'camera_info'))
     namespace = (output_ns if output_ns is not None else base).rstrip('/')
     estimator, model_name = estimator_from_params(params)
-    pipeline = FramePipeline(estimator, OutputSettings.from_params(params))
+    pipeline = FramePipeline(estimator, OutputSettings.from_params(params), params['rectify'])
     matcher = StampMatcher(seconds_to_ns(params['stamp_tolerance']))
     summary = BagSummary(fallback=info_topic is None)
     if info_topic is None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from mono_depth_ros.core.config import ConfigError, load_yaml
 from mono_depth_ros.core.paths import find_share_file
+from mono_depth_ros.core.rectify import DISTORTION_MODELS, RECTIFY_MODES
 from mono_depth_ros.inference.backends import BACKENDS, get_backend
 
 NODE_NAME = 'mono_depth_node'
@@ -72,6 +73,11 @@ SPECS: tuple[ParamSpec, ...] = (
               choices=('raw', 'compressed'), read_only=True),
     ParamSpec('input_qos', str, 'QoS of the image and camera_info subscriptions.',
               choices=('sensor_data', 'reliable'), read_only=True),
+    ParamSpec('rectify', str, 'auto: an image whose CameraInfo has distortion (D ≠ 0) is '
+              'rectified with that calibration before inference, as image_proc does, and depth '
+              'is published in the rectified camera (CameraInfo P); supported models: '
+              f'{", ".join(sorted(DISTORTION_MODELS))}. off: every image is taken as rectified '
+              '(warned once when D ≠ 0).', choices=RECTIFY_MODES),
     ParamSpec('stamp_tolerance', float, 'Seconds within which an image and a CameraInfo stamp '
               'count as the same frame.', range=(0.0, 1.0)),
     ParamSpec('camera_info_timeout', float, 'Seconds without CameraInfo before falling back to '

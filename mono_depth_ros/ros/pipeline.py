@@ -1,9 +1,10 @@
 """The frame pipeline: one camera frame in, the node's output messages out (no rclpy).
 
 image (Image or CompressedImage) + CameraInfo (or None: KITTI fallback intrinsics) → RGB →
-intrinsics → DepthEstimator (any backend) → output arrays (inference.outputs) → messages
-(ros.depth_messages), every one with the input header. mono_depth_node runs it live and
-mono-depth-bag over a recorded bag, so both publish the same messages for the same frame.
+rectified RGB (CameraInfo with distortion, rectify auto) → intrinsics → DepthEstimator (any
+backend) → output arrays (inference.outputs) → messages (ros.depth_messages), every one with
+the input header. mono_depth_node runs it live and mono-depth-bag over a recorded bag, so both
+publish the same messages for the same frame.
 """
 
 from collections.abc import Collection
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 from sensor_msgs.msg import CameraInfo, CompressedImage
 
+from mono_depth_ros.core.rectify import Calibration, Rectifier, RECTIFY_MODES
 from mono_depth_ros.inference.estimator import DepthEstimator
 from mono_depth_ros.inference.outputs import estimate_outputs, OutputSettings
 from mono_depth_ros.ros.conversions import camera_info_intrinsics, compressed_to_rgb, to_rgb
@@ -54,19 +56,27 @@ class FrameResult:
 
     messages: dict[str, Any]
     beyond_fraction: float
+    unrectified: bool = False   # CameraInfo has distortion but rectify is off
 
 
 class FramePipeline:
     """Turns one matched camera frame into the output messages that are wanted.
 
     settings: the node's output parameters (inference.outputs.OutputSettings); replace the
-    attribute to apply new values. Bad input (encoding, sizes, CameraInfo) raises
-    ConversionError or ValueError naming the problem; nothing is published for that frame.
+    attribute to apply new values. rectify: 'auto' rectifies an image whose CameraInfo has
+    distortion (remap tables cached per calibration) and publishes depth in the rectified
+    camera (P); 'off' takes every image as rectified. Bad input (encoding, sizes, CameraInfo)
+    raises ConversionError or ValueError naming the problem; nothing is published for that frame.
     """
 
-    def __init__(self, estimator: DepthEstimator, settings: OutputSettings) -> None:
+    def __init__(self, estimator: DepthEstimator, settings: OutputSettings,
+                 rectify: str = 'auto') -> None:
+        if rectify not in RECTIFY_MODES:
+            raise ValueError(f'rectify must be one of {RECTIFY_MODES}, got {rectify!r}')
         self.estimator = estimator
         self.settings = settings
+        self.rectify = rectify
+        self.rectifier = Rectifier()
 
     def process(self, image_msg: Any, info: CameraInfo | None,
                 wanted: Collection[str]) -> FrameResult:
@@ -81,12 +91,39 @@ class FramePipeline:
         size = rgb.shape[:2]
         intrinsics = camera_info_intrinsics(info, size) if info is not None \
             else fallback_intrinsics(size)
+        calib = calibration(info, size) if info is not None else None
+        distorted = calib is not None and calib.is_distorted()
+        valid = None
+        if distorted and self.rectify == 'auto':
+            rgb, valid = self.rectifier.rectify(rgb, calib)
+            intrinsics = calib.rectified_intrinsics()
+            info = rectified_camera_info(info, calib)
         settings = replace(self.settings, colorized=TOPIC_COLORIZED in wanted,
                            points=TOPIC_POINTS in wanted)
         outputs = estimate_outputs(self.estimator, rgb, intrinsics, settings,
-                                   confidence=TOPIC_CONFIDENCE in wanted)
+                                   confidence=TOPIC_CONFIDENCE in wanted, valid=valid)
         depth_info = depth_camera_info(info, intrinsics, size, image_msg.header)
         messages = {topic: message for topic, message in
                     output_messages(outputs, image_msg.header, depth_info).items()
                     if topic in wanted}
-        return FrameResult(messages, float(np.mean(np.isposinf(outputs.depth))))
+        return FrameResult(messages, float(np.mean(np.isposinf(outputs.depth))),
+                           unrectified=distorted and self.rectify == 'off')
+
+
+def calibration(info: CameraInfo, size: tuple[int, int]) -> Calibration:
+    """The rectification view of a CameraInfo (its size, or the image's when unset)."""
+    return Calibration.from_arrays(size, info.k, info.d, info.r, info.p, info.distortion_model)
+
+
+def rectified_camera_info(info: CameraInfo, calib: Calibration) -> CameraInfo:
+    """CameraInfo of the rectified image: K = P's left block, no distortion, R = I, same P."""
+    out = CameraInfo(header=info.header, height=info.height, width=info.width,
+                     distortion_model=info.distortion_model, binning_x=info.binning_x,
+                     binning_y=info.binning_y, roi=info.roi)
+    matrix = calib.rectified_matrix()
+    out.k = matrix.ravel()
+    out.d = [0.0] * len(info.d)
+    out.r = np.eye(3).ravel()
+    p = np.array(info.p, dtype=np.float64)
+    out.p = p if np.any(p) else np.hstack([matrix, np.zeros((3, 1))]).ravel()
+    return out
