@@ -10,6 +10,7 @@ PACKAGE = 'mono_depth_ros'
 # One line per command-line tool: '<executable> = <module>:<function>'.
 CONSOLE_SCRIPTS = [
     'mono-depth-bag = mono_depth_ros.tools.process_bag:main',
+    'mono-depth-bag-gt = mono_depth_ros.tools.bag_gt:main',
     'mono-depth-bench = mono_depth_ros.tools.bench:main',
     'mono-depth-demo = mono_depth_ros.tools.demo:main',
     'mono-depth-doctor = mono_depth_ros.tools.doctor:main',
