@@ -18,7 +18,7 @@ PYTHON_VERSION ?= /usr/bin/python3
 endif
 STAMP := $(VENV)/.installed-$(ROS)
 
-.PHONY: setup test lint lock clean demo
+.PHONY: setup test lint lock clean demo gpu-check
 
 setup: $(STAMP)
 
@@ -40,6 +40,14 @@ test: setup
 # over real DDS -> demo_out/ (bag, montage, cloud, summary). Extra options: DEMO_ARGS='...'.
 demo: setup
 	$(PY) -m mono_depth_ros.tools.demo $(DEMO_ARGS)
+
+# On a machine with a CUDA GPU: the GPU packages (requirements/gpu.txt; onnxruntime-gpu replaces
+# onnxruntime), then the CUDA tests, bench at fp16/bf16, ONNX Runtime CUDA and TensorRT
+# (mono-depth-gpu-check; report in gpu_check_out/). Under 8 minutes on one GPU.
+gpu-check: setup
+	-$(UV) pip uninstall --python $(PY) onnxruntime
+	$(UV) pip install --python $(PY) -c requirements/constraints.txt -r requirements/gpu.txt
+	$(PY) -m mono_depth_ros.tools.gpu_check --require-cuda --out gpu_check_out
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -18,6 +18,7 @@ CONSOLE_SCRIPTS = [
     'mono-depth-eval = mono_depth_ros.tools.evaluate:main',
     'mono-depth-export = mono_depth_ros.tools.export_onnx:main',
     'mono-depth-export-gt = mono_depth_ros.tools.export_gt:main',
+    'mono-depth-gpu-check = mono_depth_ros.tools.gpu_check:main',
     'mono-depth-kitti2bag = mono_depth_ros.tools.kitti2bag:main',
     'mono-depth-model-info = mono_depth_ros.tools.model_info:main',
     'mono-depth-release = mono_depth_ros.tools.release:main',

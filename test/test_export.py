@@ -142,6 +142,7 @@ def test_foreign_onnx_without_metadata_is_rejected(tmp_path):
         read_metadata(path)
 
 
+@pytest.mark.cuda
 @pytest.mark.parametrize('backend', ['cuda', 'tensorrt'])
 def test_gpu_execution_providers(backend, dynamic_onnx, msfusion, images):
     if not available_backends()[backend] or not torch.cuda.is_available():

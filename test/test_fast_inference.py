@@ -183,6 +183,7 @@ def test_compiled_body_matches_reference(msfusion, images):
 
 
 @needs_cuda
+@pytest.mark.cuda
 @pytest.mark.parametrize('precision', ['fp32', 'fp16', 'bf16'])
 def test_fast_cuda_matches_reference(msfusion, images, precision):
     if precision == 'bf16' and not torch.cuda.is_bf16_supported():
@@ -196,6 +197,7 @@ def test_fast_cuda_matches_reference(msfusion, images, precision):
 
 
 @needs_cuda
+@pytest.mark.cuda
 def test_cuda_graph_replay_follows_new_inputs(msfusion, images):
     fast = FastDepthEstimator(copy.deepcopy(msfusion), device='cuda')
     eager = FastDepthEstimator(copy.deepcopy(msfusion), device='cuda', cuda_graphs=False)

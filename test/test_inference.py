@@ -168,6 +168,7 @@ def test_bad_arguments_are_named(constant_model):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+@pytest.mark.cuda
 @pytest.mark.parametrize('precision', ['fp16', 'bf16'])
 def test_reduced_precision_on_cuda_matches_fp32(msfusion, precision):
     image = random_image(64, 96, 9)
