@@ -2,9 +2,11 @@
 
     ros2 launch mono_depth_ros mono_depth.launch.py image:=/camera/image_raw \
         camera_info:=/camera/camera_info checkpoint:=/path/to/model.pt use_rviz:=true
+    ros2 launch mono_depth_ros mono_depth.launch.py "cameras:=['front', 'rear']"
 
 Parameters come from params_file (default: the package's config/mono_depth_node.yaml);
-checkpoint and device given here override it, and are left to the file when empty.
+checkpoint, device, image_transport, cameras and autostart given here override it, and are left
+to the file when empty.
 """
 
 import os
@@ -15,6 +17,7 @@ from launch.conditions import IfCondition
 from launch.launch_description import LaunchDescription
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+import yaml
 
 PACKAGE = 'mono_depth_ros'
 
@@ -30,6 +33,11 @@ ARGUMENTS = [
      'params file.'),
     ('device', '', 'Inference device: auto, cuda or cpu; empty: the params file value.'),
     ('image_transport', '', 'raw or compressed input; empty: the params file value.'),
+    ('cameras', '', "Camera namespaces served by the one node, e.g. ['front', 'rear'] (each "
+     'reads C/image and C/camera_info and publishes C/depth, C/points, ...); image and '
+     "camera_info remap camera ''; empty: the params file value."),
+    ('autostart', '', 'true: configure and activate at start; false: wait unconfigured for '
+     'lifecycle transitions; empty: the params file value.'),
     ('use_rviz', 'false', 'Start RViz with config/mono_depth.rviz (true/false).'),
 ]
 
@@ -39,12 +47,22 @@ def share_file(*parts: str) -> str:
     return os.path.join(get_package_share_directory(PACKAGE), *parts)
 
 
+def typed(name: str, text: str):
+    """A launch argument as the parameter type: cameras a list of names, autostart a bool."""
+    value = yaml.safe_load(text)
+    if name == 'cameras' and isinstance(value, str):
+        value = [value]
+    return value
+
+
 def launch_nodes(context, *args, **kwargs) -> list:
     """The depth node and RViz, with only the non-empty overrides passed on."""
     value = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
     params_file = value['params_file'] or share_file('config', 'mono_depth_node.yaml')
     overrides = {name: value[name] for name in ('checkpoint', 'device', 'image_transport')
                  if value[name]}
+    overrides.update({name: typed(name, value[name]) for name in ('cameras', 'autostart')
+                      if value[name]})
     image = value['image']
     depth_node = Node(
         package=PACKAGE, executable='mono_depth_node', name='mono_depth_node',

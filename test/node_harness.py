@@ -19,7 +19,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from mono_depth_ros.ros import process as node_process
-from mono_depth_ros.ros.depth_messages import diagnostics_values, OUTPUT_TYPES
+from mono_depth_ros.ros.depth_messages import camera_topic, diagnostics_values, OUTPUT_TYPES
+from mono_depth_ros.ros.params import NODE_NAME
 
 FRAME_ID = 'test_cam_optical_frame'
 
@@ -94,11 +95,12 @@ def stamp_of(msg) -> tuple[int, int]:
 
 
 class Harness:
-    """A test node in its own rclpy context that feeds and watches one mono_depth_node."""
+    """A test node in its own rclpy context that feeds and watches one camera of one
+    mono_depth_node (camera '': the node's own topics)."""
 
     def __init__(self, namespace: str, compressed: bool = False,
-                 outputs: tuple[str, ...] = tuple(OUTPUT_TYPES)) -> None:
-        self.namespace = namespace
+                 outputs: tuple[str, ...] = tuple(OUTPUT_TYPES), camera: str = '') -> None:
+        self.namespace, self.camera = namespace, camera
         self.context = Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node('node_test_harness', context=self.context)
@@ -119,8 +121,8 @@ class Harness:
                                       50)
 
     def topic(self, name: str) -> str:
-        """The absolute name of a topic of the node under test."""
-        return f'{self.namespace}/{name}'
+        """The absolute name of a topic of this camera of the node under test."""
+        return f'{self.namespace}/{camera_topic(self.camera, name)}'
 
     def subscribe(self, topic: str) -> None:
         """Record every message on one output topic (reliable, like RViz and bags)."""
@@ -129,7 +131,7 @@ class Harness:
                                       self.received[topic].append, reliable)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
-        values = diagnostics_values(msg)
+        values = diagnostics_values(msg, self.camera)
         if values:
             self.diagnostics.append(values)
 
@@ -168,6 +170,35 @@ class Harness:
             if self.spin_until(lambda: self.outputs_with_stamp(topic, stamp), 3.0, process):
                 return self.outputs_with_stamp(topic, stamp)[0]
         raise AssertionError(f'no {topic} output for the frame stamped {stamp}')
+
+    def lifecycle(self, service: str, request):
+        """Call one of the node's lifecycle services (get_state, change_state) and wait."""
+        from lifecycle_msgs.srv import ChangeState, GetState
+
+        kinds = {'get_state': GetState, 'change_state': ChangeState}
+        client = self.node.create_client(kinds[service],
+                                         f'{self.namespace}/{NODE_NAME}/{service}')
+        try:
+            assert self.spin_until(client.service_is_ready, 30.0), f'no {service} service'
+            future = client.call_async(request)
+            assert self.spin_until(future.done, 120.0), f'{service} did not answer'
+            return future.result()
+        finally:
+            self.node.destroy_client(client)
+
+    def get_state(self) -> str:
+        """The node's lifecycle state label, from <node>/get_state."""
+        from lifecycle_msgs.srv import GetState
+
+        return self.lifecycle('get_state', GetState.Request()).current_state.label
+
+    def change_state(self, transition: str) -> bool:
+        """Ask <node>/change_state for a transition by label; whether it succeeded."""
+        from lifecycle_msgs.srv import ChangeState
+
+        request = ChangeState.Request()
+        request.transition.label = transition
+        return self.lifecycle('change_state', request).success
 
     def close(self) -> None:
         """Destroy the test node and its context."""

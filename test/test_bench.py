@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from mono_depth_ros.bench.camera_bench import rig_commands, summarize_rounds
 from mono_depth_ros.bench.device import (
     lookup_gpu_peak,
     peak_memory_mib,
@@ -96,6 +97,30 @@ def test_ratios_and_markdown():
     assert '1.25× (target ≥ 1.5×: NOT met)' in text
 
 
+def test_camera_rigs_share_topics_and_report_totals():
+    one = rig_commands('msfusion_r18', (96, 320), '/ns', 2, 'one process')
+    assert len(one) == 1 and "cameras:=['cam0', 'cam1']" in one[0]
+    assert '__ns:=/ns' in one[0]
+    apart = rig_commands('msfusion_r18', (96, 320), '/ns', 2, 'one process per camera')
+    assert [c[c.index('-r') + 1] for c in apart] == ['__ns:=/ns/cam0', '__ns:=/ns/cam1']
+    assert not [arg for c in apart for arg in c if arg.startswith('cameras:=')]
+    with pytest.raises(ValueError, match='layout'):
+        rig_commands('msfusion_r18', (96, 320), '/ns', 2, 'threads')
+    row = summarize_rounds([100.0, 200.0, 300.0, 400.0], 1, 2.0,
+                           {'rss_mib': 900.0, 'gpu_mib': None})
+    assert row['total_fps'] == 2.0 and row['lost'] == 1 and 'fps' not in row
+    assert row['p50_ms'] == 250.0 and row['count'] == 4
+    results = {'device': {'name': 'x', 'type': 'cpu', 'torch': '2', 'peak_tflops': 1.0,
+                          'precision': 'fp32', 'peak_source': 'probe'},
+               'settings': {'iters': 3, 'batch': 1, 'camera_size': [375, 1242]},
+               'model': [], 'node': [], 'ratios': [], 'soak': None,
+               'cameras': [{'model': 'msfusion_r18', 'input_size': [96, 320],
+                            'backend': 'fast', 'cameras': 2, 'layout': 'one process',
+                            'processes': 1, **row}]}
+    assert '| 2 | one process | 1 | 2.00 | 250.0 | 397.0 | 4 | 1 | 900 | – |' in \
+        markdown(results)
+
+
 def test_node_command_and_bad_arguments():
     command = node_command('fcrn_r50', (192, 640), '/ns', 'cpu', 'fp32')
     assert command[1:4] == ['-m', 'mono_depth_ros.ros.node', '--ros-args']
@@ -104,6 +129,8 @@ def test_node_command_and_bad_arguments():
         bench_tool.main(['--sizes', '192by640'])
     with pytest.raises(SystemExit, match='iters'):
         bench_tool.main(['--iters', '0'])
+    with pytest.raises(SystemExit, match='--cameras'):
+        bench_tool.main(['--cameras', '0'])
 
 
 @pytest.mark.slow
@@ -137,7 +164,15 @@ def test_quick_run_writes_json_and_table(tmp_path, capsys):
     assert soak['rss']['first_mib'] > 100 and soak['rss']['growth_mib'] is not None
     assert soak['gpu_memory']['growth_mib'] is None  # no GPU here
     assert {'first_p50_ms', 'last_p50_ms', 'ratio'} <= set(soak['latency_drift'])
+    cameras = {r['layout']: r for r in results['cameras']}
+    assert set(cameras) == {'one process', 'one process per camera'}
+    for row in cameras.values():
+        assert row['cameras'] == 2 and row['count'] + row['lost'] == 4 and row['count'] >= 1
+        assert row['total_fps'] > 0 and row['rss_mib'] > 100
+    assert cameras['one process']['processes'] == 1
+    assert cameras['one process per camera']['processes'] == 2
     table = (out / 'bench.md').read_text()
+    assert '| 2 | one process per camera | 2 |' in table
     assert '| msfusion_r18 | 32×96 | reference |' in table and 'Soak: msfusion_r18' in table
     assert '| msfusion_r18 | 32×96 | node (fast) |' in table
     assert table in capsys.readouterr().out

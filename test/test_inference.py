@@ -74,6 +74,16 @@ def test_predict_batch_several_cameras(constant_model):
         estimator.predict_batch(images, [CANONICAL])
 
 
+def test_warm_up_runs_each_batch_size_once_at_the_input_size(constant_model, monkeypatch):
+    estimator = ReferenceEstimator(constant_model, device='cpu', input_size=(32, 64))
+    calls = []
+    run = estimator._run
+    monkeypatch.setattr(estimator, '_run', lambda images, *rest: calls.append(
+        [image.shape for image in images]) or run(images, *rest))
+    estimator.warm_up(batch_sizes=(2, 1, 2))
+    assert calls == [[(32, 64, 3)], [(32, 64, 3)] * 2]
+
+
 def test_outputs_match_the_model_run_by_hand(msfusion):
     estimator = ReferenceEstimator(msfusion, device='cpu', input_size=(64, 96))
     image = random_image(64, 96, 5)

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 DOCUMENTED = ('namespace', 'image', 'camera_info', 'params_file', 'checkpoint', 'device',
-              'use_rviz')
+              'cameras', 'autostart', 'use_rviz')
 
 
 def launch_arguments(path: Path) -> list[tuple[str, str, str]]:

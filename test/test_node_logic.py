@@ -1,4 +1,4 @@
-"""The node's pure parts: newest-frame slot, stamp matcher, throttle, statistics, outputs."""
+"""The node's pure parts: newest-frame slots, stamp matcher, throttle, statistics, outputs."""
 
 import threading
 
@@ -10,6 +10,7 @@ from mono_depth_ros.core.geometry import backproject
 from mono_depth_ros.inference.estimator import Prediction
 from mono_depth_ros.inference.outputs import (
     compute_outputs,
+    estimate_batch_outputs,
     estimate_outputs,
     mask_depth,
     OutputSettings,
@@ -18,28 +19,30 @@ from mono_depth_ros.ros.node_logic import (
     ErrorThrottle,
     fallback_intrinsics,
     FrameStats,
-    LatestSlot,
+    LatestSlots,
     StampMatcher,
 )
 
 
-def test_latest_slot_keeps_only_the_newest_and_counts_replacements():
-    slot = LatestSlot()
-    assert slot.put('a') is False
-    assert slot.put('b') is True  # 'a' was never taken: dropped
-    assert slot.put('c') is True
-    assert slot.take(timeout=0.0) == 'c'
-    assert slot.take(timeout=0.0) is None
+def test_latest_slots_keep_only_the_newest_per_camera_and_count_replacements():
+    slots = LatestSlots()
+    assert slots.put('cam_a', 'a1') is False
+    assert slots.put('cam_a', 'a2') is True  # 'a1' was never taken: dropped
+    assert slots.put('cam_b', 'b1') is False  # another camera's slot: nothing dropped
+    assert slots.take_all(timeout=0.0) == {'cam_a': 'a2', 'cam_b': 'b1'}  # one batch
+    assert slots.take_all(timeout=0.0) == {}
+    assert slots.put('cam_a', 'a3') is False
 
 
-def test_latest_slot_take_waits_for_a_put_from_another_thread():
-    slot = LatestSlot()
-    thread = threading.Thread(target=slot.put, args=('frame',))
+def test_latest_slots_take_waits_for_a_put_from_another_thread():
+    slots = LatestSlots()
+    thread = threading.Thread(target=slots.put, args=('cam', 'frame'))
     thread.start()
-    assert slot.take(timeout=10.0) == 'frame'
+    assert slots.take_all(timeout=10.0) == {'cam': 'frame'}
     thread.join()
-    slot.close()
-    assert slot.take(timeout=10.0) is None
+    assert not slots.closed
+    slots.close()
+    assert slots.closed and slots.take_all(timeout=10.0) == {}
 
 
 def test_matcher_pairs_in_either_order_within_tolerance():
@@ -179,20 +182,28 @@ def test_outputs_from_a_precomputed_grid_equal_the_numpy_cloud():
 
 
 class RecordingEstimator:
-    """Constant depth 10 m; records which method was called and whether confidence was asked."""
+    """Depth fx / 10 m (10 m without fx) and confidence 0.5; records which method was called
+    and whether confidence was asked."""
 
     def __init__(self):
         self.calls = []
 
+    def predict_batch(self, images, fxs=None, confidence=True):
+        self.calls.append(('predict_batch', len(images), confidence))
+        fxs = fxs or [None] * len(images)
+        return [Prediction(np.full(image.shape[:2], 10.0 if fx is None else fx / 10, np.float32),
+                           np.full(image.shape[:2], 0.5, np.float32) if confidence else None)
+                for image, fx in zip(images, fxs, strict=True)]
+
     def predict(self, image, fx=None, confidence=True):
         self.calls.append(('predict', confidence))
-        depth = np.full(image.shape[:2], 10.0, np.float32)
+        depth = np.full(image.shape[:2], 10.0 if fx is None else fx / 10, np.float32)
         return Prediction(depth, np.full_like(depth, 0.5) if confidence else None)
 
     def predict_points(self, image, fx, fy, cx, cy, stride=1, depth_range=None,
                        confidence=True):
         self.calls.append(('predict_points', confidence, stride, depth_range))
-        prediction = Prediction(np.full(image.shape[:2], 10.0, np.float32),
+        prediction = Prediction(np.full(image.shape[:2], fx / 10, np.float32),
                                 np.full(image.shape[:2], 0.5, np.float32) if confidence
                                 else None)
         return prediction, backproject(prediction.depth, fx, fy, cx, cy, stride=stride)
@@ -214,3 +225,30 @@ def test_estimate_outputs_asks_only_for_what_is_published():
                            confidence=True)
     assert estimator.calls[-1] == ('predict', True) and out.points is None
     assert out.confidence is not None
+
+
+def test_a_batch_of_cameras_gives_each_frame_its_single_frame_outputs():
+    rng = np.random.default_rng(4)
+    images = [rng.integers(0, 256, (6, 8, 3), dtype=np.uint8),
+              rng.integers(0, 256, (9, 12, 3), dtype=np.uint8)]  # two cameras, two sizes
+    intrinsics = [(100.0, 100.0, 4.0, 3.0), (300.0, 280.0, 5.5, 4.25)]
+    settings = [OutputSettings(cloud_stride=2, max_range=25.0),
+                OutputSettings(cloud_organized=False, colorized=False, points=False)]
+    valid = [None, rng.uniform(size=(9, 12)) > 0.2]
+    estimator = RecordingEstimator()
+    batch = estimate_batch_outputs(estimator, images, intrinsics, settings, [False, True], valid)
+    assert estimator.calls == [('predict_batch', 2, True)]  # one network call for both
+    for i, have in enumerate(batch):
+        want = estimate_outputs(RecordingEstimator(), images[i], intrinsics[i], settings[i],
+                                confidence=i == 1, valid=valid[i])
+        np.testing.assert_array_equal(have.depth, want.depth)
+        for name in ('colorized', 'points', 'colors'):
+            got, expected = getattr(have, name), getattr(want, name)
+            assert (got is None) == (expected is None), name
+            if expected is not None:
+                np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(batch[0].depth, 10.0)   # each frame its own focal scaling
+    assert np.nanmax(batch[1].depth) == pytest.approx(30.0)
+    assert np.isnan(batch[1].depth[~valid[1]]).all()
+    estimate_batch_outputs(estimator, images, intrinsics, settings, [False, False], valid)
+    assert estimator.calls[-1] == ('predict_batch', 2, False)  # nobody wants confidence

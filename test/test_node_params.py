@@ -25,6 +25,7 @@ def test_params_file_gives_every_default_and_nothing_else(repo_root):
     defaults = load_defaults()
     assert defaults['device'] == 'auto' and defaults['input_qos'] == 'sensor_data'
     assert defaults['output_qos'] == 'reliable'
+    assert defaults['cameras'] == [''] and defaults['autostart'] is True  # today's node
 
 
 def test_every_spec_has_a_description_and_a_matching_default_type():
@@ -56,10 +57,22 @@ def test_params_file_with_unknown_or_missing_key_is_rejected(tmp_path):
     ('max_range', float('nan'), 'out of range'),
     ('publish_points', 'yes', 'must be a bool'),
     ('colour_scale', 1.0, 'unknown parameter'),
+    ('autostart', 'yes', "'autostart' must be a bool"),
+    ('cameras', [], "'cameras' = \\[\\] is not a non-empty list of strings"),
+    ('cameras', 'cam_a', 'not a non-empty list'),
+    ('cameras', ['cam_a', 7], 'not a non-empty list'),
+    ('cameras', ['cam_a', '2nd cam'], r"\['2nd cam'\] not a topic namespace"),
+    ('cameras', ['cam_a', 'cam_b', 'cam_a'], r"lists \['cam_a'\] more than once"),
 ])
 def test_bad_values_name_the_parameter_and_what_to_set(name, value, message):
     with pytest.raises(ParamError, match=message):
         check_value(name, value)
+
+
+def test_camera_names_are_topic_namespaces():
+    assert check_value('cameras', ('',)) == ['']
+    assert check_value('cameras', ['cam_a', '/car/front', 'rear/cam_2']) == \
+        ['cam_a', '/car/front', 'rear/cam_2']
 
 
 def test_relations_between_parameters():

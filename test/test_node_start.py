@@ -49,6 +49,9 @@ def context():
     ({'allow_random_weights': True, 'min_depth': 50.0, 'max_depth': 10.0},
      'must be below max_depth'),
     ({'allow_random_weights': True, 'publish_points': 'yes'}, "parameter 'publish_points'"),
+    ({'allow_random_weights': True, 'cameras': ['cam_a', 'cam_a']},
+     "parameter 'cameras' lists ['cam_a'] more than once"),
+    ({'allow_random_weights': True, 'cameras': 'cam_a'}, "parameter 'cameras'"),
 ])
 def test_bad_parameters_fail_at_start_saying_what_to_set(context, params, message):
     from rclpy.parameter import Parameter

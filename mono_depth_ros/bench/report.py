@@ -81,6 +81,8 @@ def markdown(results: dict) -> str:
                          f'{_num(r["p50_ms"])} | {_num(r["p99_ms"])} | {r["count"]} | '
                          f'{r["lost"]} |')
         lines.append('')
+    if results.get('cameras'):
+        lines += [*camera_lines(results['cameras']), '']
     for ratio in results['ratios']:
         verdict = 'met' if ratio['met'] else 'NOT met'
         lines.append(f'- {ratio["what"]} at {size_text(ratio["input_size"])} '
@@ -89,6 +91,24 @@ def markdown(results: dict) -> str:
     if results.get('soak'):
         lines += ['', *soak_lines(results['soak'])]
     return '\n'.join(lines).rstrip() + '\n'
+
+
+def camera_lines(rows: list[dict]) -> list[str]:
+    """Markdown table of the several-cameras runs: one process against one per camera."""
+    first = rows[0]
+    lines = [f'Several cameras ({first["model"]}, network input '
+             f'{size_text(first["input_size"])}, backend {first["backend"]}): every round sends '
+             'a frame to each camera at once and waits for all their depth and clouds; memory '
+             'of all node processes together:', '',
+             '| cameras | layout | processes | frames/s (total) | p50 (ms) | p99 (ms) | frames '
+             '| lost | RSS (MiB) | GPU (MiB) |',
+             '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|']
+    for r in rows:
+        lines.append(f'| {r["cameras"]} | {r["layout"]} | {r["processes"]} | '
+                     f'{_num(r["total_fps"], 2)} | {_num(r["p50_ms"])} | {_num(r["p99_ms"])} | '
+                     f'{r["count"]} | {r["lost"]} | {_num(r["rss_mib"], 0)} | '
+                     f'{_num(r["gpu_mib"], 0)} |')
+    return lines
 
 
 def soak_lines(soak: dict) -> list[str]:

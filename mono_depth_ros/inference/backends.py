@@ -87,3 +87,16 @@ def load_estimator(checkpoint: str | os.PathLike, backend: str = 'torch', device
         from mono_depth_ros.networks.checkpoint import load_model
         source = load_model(path, device='cpu')
     return create_estimator(source, backend, device, precision, input_size, compile)
+
+
+def release_device_memory(device: Any) -> None:
+    """Give memory of dropped estimators back: collect garbage, then empty torch's CUDA cache
+    when the device is a GPU (an ONNX Runtime session frees its own on deletion)."""
+    import gc
+
+    gc.collect()
+    if str(device).startswith('cuda'):
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -137,6 +137,13 @@ class DepthEstimator(abc.ABC):
             points = prediction_points(predictions[0], *request)
         return predictions[0], points
 
+    def warm_up(self, batch_sizes: Sequence[int] = (1,)) -> None:
+        """Run the network once per batch size on a grey image of its input size, so that
+        the first frames do not pay for allocation, autotuning or compilation."""
+        image = np.full((*self.input_size, 3), 128, dtype=np.uint8)
+        for size in sorted(set(batch_sizes)):
+            self.predict_batch([image] * size, confidence=True)
+
     def _scales(self, images: list[np.ndarray], fxs: list[float | None]) -> list[float]:
         """Check the images; their focal-scaling factors (see the module docstring)."""
         check_images(images)

@@ -4,6 +4,7 @@ Shared by mono_depth_node and mono-depth-bag so live and offline outputs are ide
 numpy on top of mono_depth_ros.core.geometry (no rclpy, no sensor_msgs).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,3 +138,24 @@ def estimate_outputs(estimator, image_rgb: np.ndarray,
         prediction = estimator.predict(image_rgb, fx=intrinsics[0], confidence=need_confidence)
     return compute_outputs(prediction.depth, prediction.confidence, image_rgb, intrinsics,
                            settings, grid, valid)
+
+
+def estimate_batch_outputs(estimator, images: Sequence[np.ndarray],
+                           intrinsics: Sequence[tuple[float, float, float, float]],
+                           settings: Sequence[OutputSettings], confidence: Sequence[bool],
+                           valid: Sequence[np.ndarray | None]) -> list[DepthOutputs]:
+    """The outputs of several frames (e.g. one per camera) from one network batch.
+
+    Each frame gets what estimate_outputs gives it alone: predict_batch prepares and scales
+    every image as predict does, and compute_outputs back-projects each cloud (on the CPU,
+    where predict_points may use the device). Confidence is computed for all frames when one
+    of them needs it (see estimate_outputs).
+    """
+    need_confidence = any(wanted or (frame.points and frame.min_confidence > 0)
+                          for wanted, frame in zip(confidence, settings, strict=True))
+    predictions = estimator.predict_batch(images, [k[0] for k in intrinsics],
+                                          confidence=need_confidence)
+    return [compute_outputs(prediction.depth, prediction.confidence, image, k, frame,
+                            valid=mask)
+            for prediction, image, k, frame, mask in zip(predictions, images, intrinsics,
+                                                          settings, valid, strict=True)]

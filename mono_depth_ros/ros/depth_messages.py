@@ -88,27 +88,51 @@ OUTPUT_TOGGLES = {TOPIC_DEPTH: 'publish_depth', TOPIC_DEPTH_INFO: 'publish_depth
                   TOPIC_POINTS: 'publish_points'}
 
 
-def diagnostics_message(stats: dict[str, Any], info: dict[str, str], stamp: Any,
-                        warning: str = '') -> DiagnosticArray:
-    """A DiagnosticArray with one status: counters, rate, latency, device, model, last error."""
-    level, message = DiagnosticStatus.OK, 'running'
-    if warning:
+def camera_topic(camera: str, topic: str) -> str:
+    """A topic of one camera: the topic itself for camera '' (the node's own), else C/topic."""
+    return f'{camera.rstrip("/")}/{topic}' if camera else topic
+
+
+def diagnostic_name(camera: str = '') -> str:
+    """The DiagnosticStatus name of one camera (camera '' keeps the single-camera name)."""
+    return f'{DIAGNOSTIC_NAME} ({camera})' if camera else DIAGNOSTIC_NAME
+
+
+def diagnostic_status(stats: dict[str, Any], info: dict[str, str], warning: str = '',
+                      camera: str = '', state: str = 'active',
+                      failure: str = '') -> DiagnosticStatus:
+    """One camera's status: lifecycle state, counters, rate, latency, device, model, last error.
+
+    While active: OK 'running', or WARN with the warning or a recent bad input. Otherwise OK
+    with the state's name, or ERROR with the failure (a configure that failed).
+    """
+    level, message = DiagnosticStatus.OK, 'running' if state == 'active' else state
+    if state == 'active' and warning:
         level, message = DiagnosticStatus.WARN, warning
-    if stats.get('last_error') and stats.get('recent_error'):
+    if state == 'active' and stats.get('last_error') and stats.get('recent_error'):
         level, message = DiagnosticStatus.WARN, f'bad input: {stats["last_error"]}'
-    status = DiagnosticStatus(level=level, name=DIAGNOSTIC_NAME, message=message,
+    if failure:
+        level, message = DiagnosticStatus.ERROR, failure
+    status = DiagnosticStatus(level=level, name=diagnostic_name(camera), message=message,
                               hardware_id=info.get('device', ''))
-    values = {**info, **{key: value for key, value in stats.items() if key != 'recent_error'}}
+    values = {'lifecycle_state': state, **info,
+              **{key: value for key, value in stats.items() if key != 'recent_error'}}
     status.values = [KeyValue(key=key, value=f'{value:.2f}' if isinstance(value, float)
                               else str(value)) for key, value in values.items()]
-    array = DiagnosticArray(status=[status])
+    return status
+
+
+def diagnostics_message(statuses: list[DiagnosticStatus], stamp: Any) -> DiagnosticArray:
+    """A DiagnosticArray of the node's statuses (one per camera)."""
+    array = DiagnosticArray(status=statuses)
     array.header.stamp = stamp
     return array
 
 
-def diagnostics_values(array: DiagnosticArray) -> dict[str, str]:
-    """The key/value pairs of the depth node's status in a DiagnosticArray ({} if absent)."""
+def diagnostics_values(array: DiagnosticArray, camera: str = '') -> dict[str, str]:
+    """The key/value pairs of one camera's status in a DiagnosticArray ({} if absent)."""
+    name = diagnostic_name(camera)
     for status in array.status:
-        if status.name == DIAGNOSTIC_NAME:
+        if status.name == name:
             return {pair.key: pair.value for pair in status.values}
     return {}

@@ -1,12 +1,16 @@
-"""mono_depth_node: camera image + CameraInfo in; metric depth, confidence and a cloud out.
+"""mono_depth_node: camera images + CameraInfo in; metric depth, confidence and a cloud out.
 
-Thin rclpy layer: ros.params (parameters), ros.node_logic (newest-frame slot, stamp matcher,
-statistics) and ros.pipeline (the frame pipeline that mono-depth-bag runs too: image and
-CameraInfo in, output messages out). Inference runs in a worker thread that always takes the
-newest frame, so latency never builds up.
+A lifecycle node (rclpy LifecycleNode): configure checks the parameters, loads and warms up the
+model and creates the publishers; activate subscribes; deactivate unsubscribes and stops the
+worker, keeping the model; cleanup frees the model (and the GPU memory it held); shutdown ends
+the process. With autostart (the default) it walks to active at start, like a plain node.
+
+Thin rclpy layer: ros.params (parameters), ros.camera (one CameraChannel per name in `cameras`:
+topics, stamp matching, counters), ros.node_logic (newest-frame slots) and ros.pipeline (the
+frame pipeline that mono-depth-bag runs too). One worker thread takes the newest frame of every
+camera that has one and runs them through the network as one batch, so latency never builds up.
 """
 
-import re
 import sys
 import threading
 import time
@@ -21,20 +25,18 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 import rclpy
-from rclpy.executors import ExternalShutdownException
-from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
+from mono_depth_ros.inference.backends import release_device_memory
 from mono_depth_ros.inference.outputs import OutputSettings
-from mono_depth_ros.ros.conversions import ConversionError
+from mono_depth_ros.ros.camera import CameraChannel
 from mono_depth_ros.ros.depth_messages import (
+    diagnostic_status,
     diagnostics_message,
-    OUTPUT_TOGGLES,
-    OUTPUT_TYPES,
     TOPIC_DIAGNOSTICS,
 )
-from mono_depth_ros.ros.node_logic import ErrorThrottle, FrameStats, LatestSlot, StampMatcher
+from mono_depth_ros.ros.node_logic import LatestSlots
 from mono_depth_ros.ros.params import (
     check_model_source,
     check_value,
@@ -45,10 +47,12 @@ from mono_depth_ros.ros.params import (
     validate,
 )
 from mono_depth_ros.ros.pipeline import estimator_from_params, FramePipeline
-from mono_depth_ros.ros.stamps import header_ns, seconds_to_ns
+from mono_depth_ros.ros.stamps import seconds_to_ns
 
 PARAMETER_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
-                   float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+                   float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
+                   list: ParameterType.PARAMETER_STRING_ARRAY}
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 
 def descriptor(spec) -> ParameterDescriptor:
@@ -65,78 +69,61 @@ def descriptor(spec) -> ParameterDescriptor:
     return desc
 
 
-def qos(name: str) -> QoSProfile:
-    """sensor_data (best effort, keep last 5) or reliable (keep last 5)."""
-    if name == 'sensor_data':
-        return qos_profile_sensor_data
-    return QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-
-
-class MonoDepthNode(Node):
-    """The depth node; raises ParamError (what to set) when it cannot start."""
+class MonoDepthNode(LifecycleNode):
+    """The depth node. With autostart it is active once built, or raises what made configure
+    fail (ParamError says what to set); without, it waits unconfigured."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
-        self.params = self._declare_parameters()
-        check_model_source(self.params)
-        if not self.params['checkpoint']:
-            self.get_logger().warn(
-                'allow_random_weights is true and no checkpoint is set: RANDOM WEIGHTS, the '
-                'depth is meaningless. Set checkpoint:=<file.pt> for real depth.')
-        self.estimator, self.model_name = estimator_from_params(self.params)
-        self.pipeline = FramePipeline(self.estimator, OutputSettings.from_params(self.params),
-                                      self.params['rectify'])
-        self._unrectified_warned = False
-        self.stats = FrameStats()
-        self.throttle = ErrorThrottle(self.params['error_log_period'])
-        self.matcher = StampMatcher(seconds_to_ns(self.params['stamp_tolerance']))
-        self.slot = LatestSlot()
-        self._lock = threading.Lock()
-        self._first_image_at: float | None = None
-        self._last_info_at: float | None = None
-        self._fallback_logged = False
-        self._errors_reported = self._unmatched_reported = 0
-        self._make_interfaces()
+        self.params, self._param_errors = self._declare_parameters()
+        self.state = 'unconfigured'
+        self.failure: Exception | None = None    # why the last configure failed
+        self.estimator = self.pipeline = None
+        self.model_name = 'none'
+        self.channels: dict[str, CameraChannel] = {}
+        self._slots: LatestSlots | None = None
+        self._worker: threading.Thread | None = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._running = True
-        self._worker = threading.Thread(target=self._work, name='depth_worker', daemon=True)
-        self._worker.start()
-        self.get_logger().info(
-            f'model {self.model_name} on {self.estimator.device} ({self.params["precision"]}); '
-            f'input {self.params["image_transport"]} on {self._image_topic}')
+        self.diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, 10)
+        self.create_timer(self.params['diagnostics_period'], self._publish_diagnostics)
+        if self.params['autostart']:
+            try:
+                self._autostart()
+            except BaseException:
+                self.destroy_node()
+                raise
 
-    def _declare_parameters(self) -> dict[str, Any]:
-        """Declare every parameter once (defaults from the params file) and validate them."""
+    def _autostart(self) -> None:
+        """Configure and activate; raise what made a transition fail."""
+        if self.trigger_configure() != SUCCESS:
+            raise self.failure or RuntimeError('configure failed')
+        if self.trigger_activate() != SUCCESS:
+            raise RuntimeError('activate failed (see the log)')
+
+    def _declare_parameters(self) -> tuple[dict[str, Any], dict[str, ParamError]]:
+        """Declare every parameter once (defaults from the params file); the values and, by
+        name, the errors of the values that cannot be taken (configure reports them)."""
         defaults = load_defaults()
-        values = {}
+        values, errors = {}, {}
         for spec in SPECS:
             try:
                 value = self.declare_parameter(spec.name, defaults[spec.name],
                                                descriptor(spec)).value
+                values[spec.name] = check_value(spec.name, value)
             except Exception as error:  # noqa: BLE001 - rclpy raises several types here
-                allowed = f'{spec.type.__name__} {spec.limits()}'.rstrip()
-                raise ParamError(f'parameter {spec.name!r}: {error}; set it to: {allowed}') \
-                    from error
-            values[spec.name] = value
+                allowed = f'{spec.type_name} {spec.limits()}'.rstrip()
+                errors[spec.name] = error if isinstance(error, ParamError) else ParamError(
+                    f'parameter {spec.name!r}: {error}; set it to: {allowed}')
+                if not self.has_parameter(spec.name):
+                    self.declare_parameter(spec.name, defaults[spec.name], descriptor(spec),
+                                           ignore_override=True)
+                values[spec.name] = defaults[spec.name]
         overrides = set(getattr(self, '_parameter_overrides', {}))
         unknown = sorted(overrides - set(self._parameters))
         if unknown:
-            raise ParamError(f'unknown parameter(s) {unknown}; valid parameters are '
-                             f'{sorted(values)}')
-        return validate(values, where=f'{NODE_NAME} parameters')
-
-    def _make_interfaces(self) -> None:
-        """Subscriptions, publishers and the diagnostics timer."""
-        compressed = self.params['image_transport'] == 'compressed'
-        self._image_topic = 'image/compressed' if compressed else 'image'
-        in_qos, out_qos = qos(self.params['input_qos']), qos(self.params['output_qos'])
-        self.create_subscription(CompressedImage if compressed else Image, self._image_topic,
-                                 self._on_image, in_qos)
-        self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, in_qos)
-        self.pubs = {topic: self.create_publisher(kind, topic, out_qos)
-                     for topic, kind in OUTPUT_TYPES.items()}
-        self.diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, 10)
-        self.create_timer(self.params['diagnostics_period'], self._publish_diagnostics)
+            errors['<unknown>'] = ParamError(f'unknown parameter(s) {unknown}; valid parameters '
+                                             f'are {sorted(values)}')
+        return values, errors
 
     def _on_set_parameters(self, changes) -> SetParametersResult:
         """Accept run-time changes that pass ros.params validation; update the settings."""
@@ -148,142 +135,187 @@ class MonoDepthNode(Node):
         except ParamError as error:
             return SetParametersResult(successful=False, reason=str(error))
         self.params = new
-        self.pipeline.settings = OutputSettings.from_params(new)
-        self.pipeline.rectify = new['rectify']
-        self.matcher.tolerance_ns = seconds_to_ns(new['stamp_tolerance'])
-        self.throttle.period = new['error_log_period']
+        for change in changes:
+            self._param_errors.pop(change.name, None)
+        if self.pipeline is not None:
+            self.pipeline.settings = OutputSettings.from_params(new)
+            self.pipeline.rectify = new['rectify']
+        for channel in self.channels.values():
+            channel.matcher.tolerance_ns = seconds_to_ns(new['stamp_tolerance'])
+            channel.throttle.period = new['error_log_period']
         return SetParametersResult(successful=True)
 
-    def _wanted(self) -> set[str]:
-        """Output topics that are enabled and have at least one subscriber."""
-        return {topic for topic, pub in self.pubs.items()
-                if self.params[OUTPUT_TOGGLES[topic]] and pub.get_subscription_count() > 0}
+    # --- lifecycle transitions ---
 
-    def _on_camera_info(self, msg: CameraInfo) -> None:
-        """Buffer a CameraInfo; process the waiting image it completes."""
-        with self._lock:
-            self._last_info_at = time.monotonic()
-            pair, given_up = self.matcher.add_info(header_ns(msg), msg)
-        self._count_unmatched(given_up)
-        if pair is not None:
-            self._enqueue(*pair)
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Check the parameters, load and warm up the model, create the publishers."""
+        try:
+            self._configure()
+        except Exception as error:  # noqa: BLE001 - a failed configure is reported, not fatal
+            self._release()
+            self.failure = error
+            self.get_logger().error(f'configure failed: {error}')
+            return FAILURE
+        self.failure = None
+        self.state = 'inactive'
+        return super().on_configure(state)
 
-    def _on_image(self, msg) -> None:
-        """Match an image with its CameraInfo (or the fallback) and hand it to the worker."""
-        now = time.monotonic()
-        self.stats.count('received')
-        with self._lock:
-            self._first_image_at = self._first_image_at or now
-        if not self._wanted():
-            self.stats.count('skipped_no_subscribers')
-            return
-        frame, given_up = (msg, now), 0
-        with self._lock:
-            silent_since = self._last_info_at or self._first_image_at
-            if now - silent_since >= self.params['camera_info_timeout']:
-                self._warn_fallback()
-                pair = (frame, None)
-            else:
-                pair, given_up = self.matcher.add_image(header_ns(msg), frame)
-        self._count_unmatched(given_up)
-        if pair is not None:
-            self._enqueue(*pair)
-
-    def _count_unmatched(self, count: int) -> None:
-        """Count images given up for lack of a CameraInfo with their stamp; warn (throttled)."""
-        if count:
-            self.stats.count('dropped_unmatched', count)
-            if self.throttle.should_log('unmatched', time.monotonic()):
-                self.get_logger().warn(
-                    'dropped an image: no CameraInfo arrived with its stamp (check the '
-                    'camera_info topic, or raise stamp_tolerance)')
-
-    def _warn_fallback(self) -> None:
-        """Warn (once per silence) that the KITTI intrinsics stand in for CameraInfo."""
-        if not self._fallback_logged:
-            self._fallback_logged = True
+    def _configure(self) -> None:
+        """What on_configure does; raises ParamError (what to set) or the loading error."""
+        if self._param_errors:
+            raise next(iter(self._param_errors.values()))
+        params = validate(self.params, where=f'{NODE_NAME} parameters')
+        check_model_source(params)
+        if not params['checkpoint']:
             self.get_logger().warn(
-                f'no CameraInfo on {self.resolve_topic_name("camera_info")} for '
-                f'{self.params["camera_info_timeout"]} s: using the KITTI intrinsics scaled to '
-                'the image size; metric scale and the cloud are only right for a KITTI camera')
+                'allow_random_weights is true and no checkpoint is set: RANDOM WEIGHTS, the '
+                'depth is meaningless. Set checkpoint:=<file.pt> for real depth.')
+        cameras = params['cameras']
+        self.estimator, self.model_name = estimator_from_params(params)
+        self.estimator.warm_up(batch_sizes=(1, len(cameras)))
+        self.pipeline = FramePipeline(self.estimator, OutputSettings.from_params(params),
+                                      params['rectify'], cameras=len(cameras))
+        self.channels = {name: CameraChannel(self, name) for name in cameras}
+        topics = ', '.join(self.resolve_topic_name(c.image_topic) for c in self.channels.values())
+        self.get_logger().info(
+            f'configured: model {self.model_name} on {self.estimator.device} '
+            f'({params["precision"]}); input {params["image_transport"]} on {topics}')
 
-    def _enqueue(self, frame, info) -> None:
-        """Put a matched frame in the newest-frame slot; a replaced frame counts as dropped."""
-        if info is not None:
-            self._fallback_logged = False
-        if self.slot.put((frame, info)):
-            self.stats.count('dropped_busy')
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Enable the publishers, start the worker, subscribe."""
+        result = super().on_activate(state)
+        if result != SUCCESS:
+            return result
+        self._slots = LatestSlots()
+        self._worker = threading.Thread(target=self._work, args=(self._slots,),
+                                        name='depth_worker', daemon=True)
+        self._worker.start()
+        for channel in self.channels.values():
+            channel.activate(self._slots)
+        self.state = 'active'
+        self.get_logger().info('active: processing frames')
+        return SUCCESS
 
-    def _report(self, kind: str, message: str) -> None:
-        """Record a bad input in the statistics and log it at most once per throttle period."""
-        self.stats.error(message)
-        key = kind + re.sub(r'[\d.]+', '#', message)
-        if self.throttle.should_log(key, time.monotonic()):
-            self.get_logger().error(f'dropped frame: {message}')
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Unsubscribe and stop the worker (the model stays loaded); disable the publishers."""
+        self._stop_processing()
+        self.state = 'inactive'
+        self.get_logger().info('inactive: not processing, model loaded')
+        return super().on_deactivate(state)
 
-    def _work(self) -> None:
-        """Worker thread: process the newest frame whenever one is waiting."""
-        while self._running:
-            item = self.slot.take(timeout=0.2)
-            if item is None:
-                continue
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Destroy the publishers and free the model."""
+        self._release()
+        self.state = 'unconfigured'
+        self.get_logger().info('unconfigured: model unloaded')
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop, free everything; the process then ends (see main)."""
+        self._release()
+        self.state = 'finalized'
+        self.get_logger().info('finalized: shutting down')
+        return super().on_shutdown(state)
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """A transition raised: free everything and go back to unconfigured."""
+        self._release()
+        self.state = 'unconfigured'
+        self.get_logger().error(f'error in a transition from {state.label}: model unloaded')
+        return super().on_error(state)
+
+    def _stop_processing(self) -> None:
+        """Unsubscribe every camera and stop the worker after the frame it is on."""
+        for channel in self.channels.values():
+            channel.deactivate()
+        if self._slots is not None:
+            self._slots.close()
+        if self._worker is not None:
+            self._worker.join()
+        self._slots = self._worker = None
+
+    def _release(self) -> None:
+        """Stop processing, destroy the publishers and free the model and its device memory."""
+        self._stop_processing()
+        for channel in self.channels.values():
+            channel.destroy()
+        device = getattr(self.estimator, 'device', None)
+        self.channels = {}
+        self.estimator = self.pipeline = None
+        self.model_name = 'none'
+        if device is not None:
+            release_device_memory(device)
+
+    # --- processing ---
+
+    def _work(self, slots: LatestSlots) -> None:
+        """Worker thread: run the newest frame of every camera that has one, as one batch."""
+        while not slots.closed:
+            ready = slots.take_all(timeout=0.2)
+            if ready and not slots.closed:
+                self._process(ready)
+
+    def _process(self, ready: dict[str, tuple]) -> None:
+        """Prepare each camera's frame, infer them together, publish each camera's result."""
+        batch = []
+        for name, (frame, info) in ready.items():
+            channel = self.channels[name]
+            prepared = channel.prepare(self.pipeline, frame, info)
+            if prepared is not None:
+                batch.append((channel, prepared, frame[1]))
+        if batch:
+            self._infer(batch)
+
+    def _infer(self, batch: list[tuple]) -> None:
+        """Run (channel, prepared frame, received at) items as one batch and publish."""
+        try:
+            results = self.pipeline.infer([prepared for _, prepared, _ in batch])
+        except Exception as error:  # noqa: BLE001 - keep the node alive, report the failure
+            if len(batch) == 1:
+                batch[0][0].failed(error)
+            else:  # one camera's bad frame must not cost the other cameras theirs
+                for item in batch:
+                    self._infer([item])
+            return
+        done_at = time.monotonic()
+        for (channel, _, received_at), result in zip(batch, results, strict=True):
             try:
-                self._process(*item)
-            except (ConversionError, ValueError) as error:
-                self.stats.count('invalid')
-                self._report('input', str(error))
-            except Exception as error:  # noqa: BLE001 - keep the node alive, report the failure
-                self._report('failure', f'{type(error).__name__}: {error}')
-
-    def _process(self, frame, info: CameraInfo | None) -> None:
-        """Run the frame pipeline on one frame and publish what is subscribed."""
-        (msg, received_at) = frame
-        wanted = self._wanted()
-        if not wanted:
-            self.stats.count('skipped_no_subscribers')
-            return
-        result = self.pipeline.process(msg, info, wanted)
-        if result.unrectified and not self._unrectified_warned:
-            self._unrectified_warned = True
-            self.get_logger().warn(
-                'CameraInfo has distortion but rectify is off: depth and cloud are computed as '
-                'if the image were rectified. Set rectify:=auto, or feed image_rect.')
-        for topic, message in result.messages.items():
-            self.pubs[topic].publish(message)
-        self.stats.processed_frame(received_at, time.monotonic(), result.beyond_fraction)
+                channel.publish(result, received_at, done_at)
+            except Exception as error:  # noqa: BLE001 - keep the worker alive, report it
+                channel.failed(error)
+                continue
+            if len(batch) > 1:
+                channel.stats.count('batched')
 
     def _publish_diagnostics(self) -> None:
-        """Publish rate, latency, counters, device, model and the last error."""
-        stats = self.stats.snapshot()
-        stats['recent_error'] = stats['errors'] > self._errors_reported
-        unmatched = stats['dropped_unmatched'] > self._unmatched_reported
-        self._errors_reported, self._unmatched_reported = stats['errors'], \
-            stats['dropped_unmatched']
-        with self._lock:
-            fallback = self._fallback_logged
-        info = {'device': str(self.estimator.device), 'model': self.model_name,
-                'precision': self.params['precision'],
-                'intrinsics': 'KITTI fallback' if fallback else 'camera_info'}
-        warning = 'no CameraInfo: using KITTI fallback intrinsics' if fallback else \
-            'images without a CameraInfo of the same stamp' if unmatched else ''
-        self.diag_pub.publish(diagnostics_message(stats, info, self.get_clock().now().to_msg(),
-                                                  warning))
+        """Publish one status per camera: lifecycle state, rate, latency, counters, model."""
+        info = {'device': str(getattr(self.estimator, 'device', 'none')),
+                'model': self.model_name, 'precision': str(self.params['precision'])}
+        if self.channels:
+            statuses = [channel.status(info, self.state) for channel in self.channels.values()]
+        else:
+            failure = f'configure failed: {self.failure}' if self.failure else ''
+            statuses = [diagnostic_status({}, info, camera=name, state=self.state,
+                                          failure=failure) for name in self.params['cameras']]
+        self.diag_pub.publish(diagnostics_message(statuses, self.get_clock().now().to_msg()))
 
     def destroy_node(self) -> None:
-        """Stop the worker thread, then destroy the node."""
-        self._running = False
-        self.slot.close()
-        self._worker.join(timeout=5.0)
+        """Stop the worker and free the model, then destroy the node."""
+        self._release()
         super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
-    """Run mono_depth_node until shut down; exit 1 with a message when it cannot start."""
+    """Run mono_depth_node until shut down (SIGINT or the shutdown transition); exit 1 with a
+    message when autostart cannot bring it up."""
     rclpy.init(args=args)
     node = None
     try:
         node = MonoDepthNode()
-        rclpy.spin(node)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while rclpy.ok() and node.state != 'finalized':
+            executor.spin_once(timeout_sec=0.5)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception as error:  # noqa: BLE001 - a start-up failure ends in one clear message

@@ -1,4 +1,4 @@
-"""The node's plumbing without rclpy: newest-frame slot, stamp matcher, statistics, throttling.
+"""The node's plumbing without rclpy: newest-frame slots, stamp matcher, statistics, throttling.
 
 Everything here is pure Python so it is unit-tested directly; mono_depth_ros.ros.node wires it to
 ROS. Stamps are integer nanoseconds; clocks are time.monotonic() seconds passed in explicitly.
@@ -21,31 +21,38 @@ CAMERA_INFO_BUFFER = 10
 STATS_WINDOW = 100
 
 
-class LatestSlot:
-    """A queue of one: put() replaces the pending item (counted as dropped), take() waits."""
+class LatestSlots:
+    """One queue of one per key (camera): put() replaces that key's pending item (counted as
+    dropped), take_all() waits for any and removes every pending item at once (one batch)."""
 
     def __init__(self) -> None:
-        self._item: Any = None
+        self._items: dict[Any, Any] = {}
         self._closed = False
         self._cond = threading.Condition()
 
-    def put(self, item: Any) -> bool:
-        """Store item as the pending one; return True if it replaced an unprocessed item."""
+    def put(self, key: Any, item: Any) -> bool:
+        """Store item as key's pending one; return True if it replaced an unprocessed item."""
         with self._cond:
-            replaced = self._item is not None
-            self._item = item
+            replaced = key in self._items
+            self._items[key] = item
             self._cond.notify()
             return replaced
 
-    def take(self, timeout: float | None = None) -> Any:
-        """Remove and return the pending item, waiting up to timeout; None if none or closed."""
+    def take_all(self, timeout: float | None = None) -> dict[Any, Any]:
+        """Remove and return every pending item by key, waiting up to timeout for one; {} if
+        none came or the slots are closed and empty."""
         with self._cond:
-            self._cond.wait_for(lambda: self._item is not None or self._closed, timeout)
-            item, self._item = self._item, None
-            return item
+            self._cond.wait_for(lambda: self._items or self._closed, timeout)
+            items, self._items = self._items, {}
+            return items
+
+    @property
+    def closed(self) -> bool:
+        """True once close() was called."""
+        return self._closed
 
     def close(self) -> None:
-        """Wake every waiter; take() returns None from now on once the slot is empty."""
+        """Wake every waiter; take_all() returns at once from now on."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
@@ -130,6 +137,7 @@ class FrameStats:
     dropped_unmatched: int = 0
     invalid: int = 0
     skipped_no_subscribers: int = 0
+    batched: int = 0              # processed in one network batch with other cameras' frames
     errors: int = 0
     last_error: str = ''
     _latencies: deque = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
@@ -167,7 +175,7 @@ class FrameStats:
             beyond = list(self._beyond)
             result = {name: getattr(self, name) for name in (
                 'received', 'processed', 'dropped_busy', 'dropped_unmatched', 'invalid',
-                'skipped_no_subscribers', 'errors', 'last_error')}
+                'skipped_no_subscribers', 'batched', 'errors', 'last_error')}
         span = times[-1] - times[0] if len(times) > 1 else 0.0
         result['rate_hz'] = (len(times) - 1) / span if span > 0 else 0.0
         result['latency_p50_ms'] = percentile(latencies, 50, empty=0.0)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import math
 import os
 from pathlib import Path
+import re
 from typing import Any
 
 from mono_depth_ros.core.config import ConfigError, load_yaml
@@ -17,6 +18,10 @@ from mono_depth_ros.inference.backends import BACKENDS, get_backend
 
 NODE_NAME = 'mono_depth_node'
 PARAMS_FILE = 'mono_depth_node.yaml'
+# A camera name is a topic namespace: '' (the node's own topics), cam_a, /car/front, ...
+CAMERA_NAME = re.compile(r'/?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*')
+# How the README table writes each parameter type.
+TYPE_NAMES = {bool: 'bool', int: 'int', float: 'float', str: 'str', list: 'str[]'}
 
 
 class ParamError(ConfigError):
@@ -35,6 +40,11 @@ class ParamSpec:
     step: int = 0
     read_only: bool = False
 
+    @property
+    def type_name(self) -> str:
+        """The type as the README writes it (str[] for a string array)."""
+        return TYPE_NAMES[self.type]
+
     def limits(self) -> str:
         """Human-readable allowed values, for errors and the README."""
         if self.choices:
@@ -46,6 +56,9 @@ class ParamSpec:
 
 
 SPECS: tuple[ParamSpec, ...] = (
+    ParamSpec('autostart', bool, 'Configure and activate the node at start, as a plain node '
+              'does; false: start unconfigured and wait for lifecycle transitions '
+              '(<node>/change_state), e.g. from a lifecycle manager.', read_only=True),
     ParamSpec('checkpoint', str, 'Checkpoint file (.pt) written by mono-depth-train, or an .onnx '
               'file from mono-depth-export with backend onnx; required unless '
               'allow_random_weights is true.', read_only=True),
@@ -53,8 +66,8 @@ SPECS: tuple[ParamSpec, ...] = (
               'GPU preprocessing and CUDA graphs on CUDA) or onnx (ONNX Runtime on an exported '
               'model given as checkpoint).', choices=tuple(BACKENDS), read_only=True),
     ParamSpec('compile', bool, 'With backend fast: torch.compile the network (inductor, '
-              'static shapes; needs a C++ compiler on the CPU). The first frame waits for the '
-              'compilation (about a minute on a small CPU).', read_only=True),
+              'static shapes; needs a C++ compiler on the CPU). The compilation runs at '
+              'configure (about a minute per batch size on a small CPU).', read_only=True),
     ParamSpec('allow_random_weights', bool, 'Build model_config with random weights instead of '
               'loading a checkpoint (for trying the node only: the depth is meaningless).',
               read_only=True),
@@ -68,6 +81,11 @@ SPECS: tuple[ParamSpec, ...] = (
               range=(0, 2048), step=32, read_only=True),
     ParamSpec('input_width', int, 'Network input width in pixels; 0 uses the model input size.',
               range=(0, 4096), step=32, read_only=True),
+    ParamSpec('cameras', list, 'Camera names, one per camera: camera C is read from C/image '
+              '(or C/image/compressed) and C/camera_info and published under C (C/depth, '
+              "C/points, ...); [''] is one camera on the node's own topics. All cameras share "
+              'one model; frames ready together go through the network as one batch.',
+              read_only=True),
     ParamSpec('image_transport', str, 'Subscribe to image (sensor_msgs/Image) or '
               'image/compressed (sensor_msgs/CompressedImage).',
               choices=('raw', 'compressed'), read_only=True),
@@ -147,6 +165,8 @@ def check_value(name: str, value: Any) -> Any:
         raise ParamError(f'unknown parameter {name!r}; valid parameters are '
                          f'{sorted(SPEC_BY_NAME)}')
     spec = SPEC_BY_NAME[name]
+    if spec.type is list:
+        return check_cameras(name, value)
     if spec.type is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if type(value) is not spec.type:
@@ -162,6 +182,24 @@ def check_value(name: str, value: Any) -> Any:
             raise ParamError(f'parameter {name!r} = {value!r} is out of range; set it within '
                              f'{spec.limits()}')
     return value
+
+
+def check_cameras(name: str, value: Any) -> list[str]:
+    """The camera names as a list, or ParamError: a non-empty list of distinct namespaces."""
+    example = "set it to a list of topic namespaces, e.g. ['cam_a', 'cam_b'] ([''] for the " \
+        "node's own topics)"
+    if not isinstance(value, list | tuple) or not value \
+            or not all(isinstance(item, str) for item in value):
+        raise ParamError(f'parameter {name!r} = {value!r} is not a non-empty list of strings; '
+                         f'{example}')
+    bad = [item for item in value if item and not CAMERA_NAME.fullmatch(item)]
+    if bad:
+        raise ParamError(f'parameter {name!r}: {bad} not a topic namespace (letters, digits, _ '
+                         f'and /, not starting with a digit); {example}')
+    repeated = sorted({item for item in value if value.count(item) > 1})
+    if repeated:
+        raise ParamError(f'parameter {name!r} lists {repeated} more than once; {example}')
+    return list(value)
 
 
 def validate(values: dict[str, Any], where: str = 'parameters') -> dict[str, Any]:
@@ -213,7 +251,7 @@ def markdown_table(defaults: dict[str, Any] | None = None) -> str:
         shown = repr(default) if isinstance(default, str) else str(default).lower() \
             if isinstance(default, bool) else str(default)
         fixed = ' (read-only)' if spec.read_only else ''
-        rows.append(f'| `{spec.name}` | {spec.type.__name__} | `{shown}` | {spec.limits()} | '
+        rows.append(f'| `{spec.name}` | {spec.type_name} | `{shown}` | {spec.limits()} | '
                     f'{spec.description}{fixed} |')
     return '\n'.join(rows)
 

@@ -1,22 +1,28 @@
 """The frame pipeline: one camera frame in, the node's output messages out (no rclpy).
 
 image (Image or CompressedImage) + CameraInfo (or None: KITTI fallback intrinsics) → RGB →
-rectified RGB (CameraInfo with distortion, rectify auto) → intrinsics → DepthEstimator (any
-backend) → output arrays (inference.outputs) → messages (ros.depth_messages), every one with
-the input header. mono_depth_node runs it live and mono-depth-bag over a recorded bag, so both
-publish the same messages for the same frame.
+rectified RGB (CameraInfo with distortion, rectify auto) → intrinsics (prepare) →
+DepthEstimator (any backend; the frames of several cameras in one batch) → output arrays
+(inference.outputs) → messages (ros.depth_messages), every one with the input header (infer).
+mono_depth_node runs it live and mono-depth-bag over a recorded bag, so both publish the same
+messages for the same frame.
 """
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from sensor_msgs.msg import CameraInfo, CompressedImage
 
-from mono_depth_ros.core.rectify import Calibration, Rectifier, RECTIFY_MODES
-from mono_depth_ros.inference.estimator import DepthEstimator
-from mono_depth_ros.inference.outputs import estimate_outputs, OutputSettings
+from mono_depth_ros.core.rectify import CACHE_SIZE, Calibration, Rectifier, RECTIFY_MODES
+from mono_depth_ros.inference.estimator import DepthEstimator, Intrinsics
+from mono_depth_ros.inference.outputs import (
+    DepthOutputs,
+    estimate_batch_outputs,
+    estimate_outputs,
+    OutputSettings,
+)
 from mono_depth_ros.ros.conversions import camera_info_intrinsics, compressed_to_rgb, to_rgb
 from mono_depth_ros.ros.depth_messages import (
     depth_camera_info,
@@ -59,24 +65,40 @@ class FrameResult:
     unrectified: bool = False   # CameraInfo has distortion but rectify is off
 
 
+@dataclass
+class PreparedFrame:
+    """One frame ready for the network: its RGB (rectified when needed), intrinsics, the
+    CameraInfo of its depth (None: fallback intrinsics), pixels that saw the camera (None: all)
+    and the topics wanted."""
+
+    header: Any
+    rgb: np.ndarray
+    intrinsics: Intrinsics
+    info: CameraInfo | None
+    valid: np.ndarray | None
+    wanted: frozenset[str]
+    unrectified: bool
+
+
 class FramePipeline:
-    """Turns one matched camera frame into the output messages that are wanted.
+    """Turns matched camera frames into the output messages that are wanted.
 
     settings: the node's output parameters (inference.outputs.OutputSettings); replace the
     attribute to apply new values. rectify: 'auto' rectifies an image whose CameraInfo has
-    distortion (remap tables cached per calibration) and publishes depth in the rectified
-    camera (P); 'off' takes every image as rectified. Bad input (encoding, sizes, CameraInfo)
-    raises ConversionError or ValueError naming the problem; nothing is published for that frame.
+    distortion (remap tables cached per calibration, for up to `cameras` cameras) and publishes
+    depth in the rectified camera (P); 'off' takes every image as rectified. Bad input
+    (encoding, sizes, CameraInfo) raises ConversionError or ValueError naming the problem;
+    nothing is published for that frame.
     """
 
     def __init__(self, estimator: DepthEstimator, settings: OutputSettings,
-                 rectify: str = 'auto') -> None:
+                 rectify: str = 'auto', cameras: int = 1) -> None:
         if rectify not in RECTIFY_MODES:
             raise ValueError(f'rectify must be one of {RECTIFY_MODES}, got {rectify!r}')
         self.estimator = estimator
         self.settings = settings
         self.rectify = rectify
-        self.rectifier = Rectifier()
+        self.rectifier = Rectifier(cache_size=CACHE_SIZE * max(1, cameras))
 
     def process(self, image_msg: Any, info: CameraInfo | None,
                 wanted: Collection[str]) -> FrameResult:
@@ -86,6 +108,11 @@ class FramePipeline:
         wanted (or min_confidence filters the cloud), the colour view and the cloud when their
         topics are wanted.
         """
+        return self.infer([self.prepare(image_msg, info, wanted)])[0]
+
+    def prepare(self, image_msg: Any, info: CameraInfo | None,
+                wanted: Collection[str]) -> PreparedFrame:
+        """Decode, check and (rectify auto, D ≠ 0) rectify one frame for infer."""
         rgb = compressed_to_rgb(image_msg) if isinstance(image_msg, CompressedImage) \
             else to_rgb(image_msg)
         size = rgb.shape[:2]
@@ -98,16 +125,37 @@ class FramePipeline:
             rgb, valid = self.rectifier.rectify(rgb, calib)
             intrinsics = calib.rectified_intrinsics()
             info = rectified_camera_info(info, calib)
-        settings = replace(self.settings, colorized=TOPIC_COLORIZED in wanted,
-                           points=TOPIC_POINTS in wanted)
-        outputs = estimate_outputs(self.estimator, rgb, intrinsics, settings,
-                                   confidence=TOPIC_CONFIDENCE in wanted, valid=valid)
-        depth_info = depth_camera_info(info, intrinsics, size, image_msg.header)
-        messages = {topic: message for topic, message in
-                    output_messages(outputs, image_msg.header, depth_info).items()
-                    if topic in wanted}
-        return FrameResult(messages, float(np.mean(np.isposinf(outputs.depth))),
-                           unrectified=distorted and self.rectify == 'off')
+        return PreparedFrame(image_msg.header, rgb, intrinsics, info, valid, frozenset(wanted),
+                             unrectified=distorted and self.rectify == 'off')
+
+    def infer(self, frames: Sequence[PreparedFrame]) -> list[FrameResult]:
+        """The results of prepared frames (e.g. one per camera) from one network batch; each
+        is what process gives for that frame alone."""
+        settings = [replace(self.settings, colorized=TOPIC_COLORIZED in frame.wanted,
+                            points=TOPIC_POINTS in frame.wanted) for frame in frames]
+        confidence = [TOPIC_CONFIDENCE in frame.wanted for frame in frames]
+        if len(frames) == 1:
+            frame = frames[0]
+            outputs = [estimate_outputs(self.estimator, frame.rgb, frame.intrinsics,
+                                        settings[0], confidence=confidence[0],
+                                        valid=frame.valid)]
+        else:
+            outputs = estimate_batch_outputs(
+                self.estimator, [frame.rgb for frame in frames],
+                [frame.intrinsics for frame in frames], settings, confidence,
+                [frame.valid for frame in frames])
+        return [frame_result(frame, out) for frame, out in zip(frames, outputs, strict=True)]
+
+
+def frame_result(frame: PreparedFrame, outputs: DepthOutputs) -> FrameResult:
+    """The wanted messages of one frame's output arrays, with its header."""
+    size = frame.rgb.shape[:2]
+    depth_info = depth_camera_info(frame.info, frame.intrinsics, size, frame.header)
+    messages = {topic: message for topic, message in
+                output_messages(outputs, frame.header, depth_info).items()
+                if topic in frame.wanted}
+    return FrameResult(messages, float(np.mean(np.isposinf(outputs.depth))),
+                       unrectified=frame.unrectified)
 
 
 def calibration(info: CameraInfo, size: tuple[int, int]) -> Calibration:

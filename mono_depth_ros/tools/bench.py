@@ -2,7 +2,8 @@
 
 In one run, on the same inputs: per model and network input size, the latency (p50, p99) and
 throughput of each inference backend, parameters, GFLOPs, peak memory and the fraction of the
-device's peak FLOP rate; the real node's end-to-end latency over DDS; optionally a soak test.
+device's peak FLOP rate; the real node's end-to-end latency over DDS; 1, 2 and 4 cameras in one
+node process against as many single-camera processes; optionally a soak test.
 Writes <out>/bench.json and <out>/bench.md. Random weights: speed does not depend on them.
 """
 
@@ -24,8 +25,10 @@ DEFAULT_MODELS = ['msfusion_r18', 'msfusion_r50', 'fcrn_r50', 'unet_r18']
 DEFAULT_SIZES = ['352x1216', '192x640']
 # The node runs random weights of a model config: the backends that run a model, not a file.
 NODE_BACKENDS = tuple(name for name, spec in BACKEND_TABLE.items() if spec.source == 'model')
+DEFAULT_CAMERAS = [1, 2, 4]
 QUICK = {'sizes': ['32x96'], 'models': ['msfusion_r18'], 'iters': 2, 'warmup': 1,
-         'node_frames': 2, 'camera_size': '48x160', 'soak_drain_s': 1.0}
+         'node_frames': 2, 'camera_size': '48x160', 'soak_drain_s': 1.0, 'cameras': [2],
+         'camera_rounds': 2}
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -64,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--camera-size', type=parse_size,
                    default=f'{KITTI_IMAGE_SIZE[0]}x{KITTI_IMAGE_SIZE[1]}',
                    help='size of the camera images sent to the node (default KITTI raw)')
+    p.add_argument('--cameras', nargs='*', type=int,
+                   help='camera counts run in one node process and in one process per camera '
+                        f'(default {DEFAULT_CAMERAS}; none: skip)')
+    p.add_argument('--camera-rounds', type=int, default=20,
+                   help='rounds (a frame to every camera) per camera run (default 20)')
+    p.add_argument('--camera-model', default='msfusion_r18', help='model for the camera runs')
+    p.add_argument('--camera-input', type=parse_size, default='192x640',
+                   help='network input size for the camera runs')
     p.add_argument('--soak-minutes', type=float, default=0.0,
                    help='feed the node for this many minutes (0 = no soak)')
     p.add_argument('--soak-rate', type=float, default=30.0, help='soak frame rate (Hz)')
@@ -82,14 +93,18 @@ def resolve_args(args: argparse.Namespace) -> argparse.Namespace:
     args.models = args.models or quick.get('models', DEFAULT_MODELS)
     args.sizes = args.sizes or [parse_size(s) for s in quick.get('sizes', DEFAULT_SIZES)]
     args.node_sizes = args.sizes if args.node_sizes is None else args.node_sizes
+    if args.cameras is None:
+        args.cameras = quick.get('cameras', DEFAULT_CAMERAS)
     if args.quick:
         args.iters, args.warmup = QUICK['iters'], QUICK['warmup']
         args.node_frames = min(args.node_frames, QUICK['node_frames'])
         args.camera_size = parse_size(QUICK['camera_size'])
-        args.soak_size = args.sizes[0]
-    if min(args.iters, args.batch, args.node_frames) < 1 or args.warmup < 0:
-        raise SystemExit('mono-depth-bench: --iters, --batch, --node-frames must be >= 1 and '
-                         '--warmup >= 0')
+        args.soak_size = args.camera_input = args.sizes[0]
+        args.camera_rounds = min(args.camera_rounds, QUICK['camera_rounds'])
+    if min(args.iters, args.batch, args.node_frames, args.camera_rounds, *args.cameras) < 1 \
+            or args.warmup < 0:
+        raise SystemExit('mono-depth-bench: --iters, --batch, --node-frames, --cameras and '
+                         '--camera-rounds must be >= 1 and --warmup >= 0')
     if args.soak_minutes < 0 or args.soak_rate <= 0:
         raise SystemExit('mono-depth-bench: --soak-minutes must be >= 0, --soak-rate > 0')
     return args
@@ -125,6 +140,18 @@ def run_node(args: argparse.Namespace, device: str, out_dir: str) -> tuple[list,
     return rows, soak
 
 
+def run_cameras(args: argparse.Namespace, device: str, out_dir: str) -> list[dict]:
+    """Several-camera rows (none with --no-node or an empty --cameras)."""
+    if args.no_node or not args.cameras:
+        return []
+    from mono_depth_ros.bench.camera_bench import bench_cameras
+    from mono_depth_ros.bench.node_bench import bench_image
+
+    return bench_cameras(args.camera_model, tuple(args.camera_input), args.cameras,
+                         bench_image(args.camera_size), args.camera_rounds, device,
+                         args.precision, args.node_backends[-1], out_dir)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write its JSON and markdown; print the markdown."""
     args = resolve_args(build_parser().parse_args(argv))
@@ -143,8 +170,9 @@ def main(argv: list[str] | None = None) -> int:
                      'backends': args.backends, 'iters': args.iters, 'warmup': args.warmup,
                      'batch': args.batch, 'quick': args.quick,
                      'camera_size': list(args.camera_size), 'node_frames': args.node_frames,
-                     'node_backends': args.node_backends},
-        'model': [], 'node': [], 'ratios': [], 'soak': None,
+                     'node_backends': args.node_backends, 'cameras': args.cameras,
+                     'camera_rounds': args.camera_rounds},
+        'model': [], 'node': [], 'cameras': [], 'ratios': [], 'soak': None,
     }
     jobs = [(m, s) for s in args.sizes for m in args.models]
     for model, size in tqdm(jobs, desc='model-only', unit='model'):
@@ -152,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                                         args.iters, args.warmup, args.batch, peak)
     results['ratios'] = compute_ratios(results['model'])
     results['node'], results['soak'] = run_node(args, str(device), args.out)
+    results['cameras'] = run_cameras(args, str(device), args.out)
     json_path, md_path = write_results(results, args.out)
     print(md_path.read_text())
     print(f'wrote {json_path} and {md_path}', file=sys.stderr)

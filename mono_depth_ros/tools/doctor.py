@@ -14,6 +14,7 @@ CHECKS = [
     ('yaml', True),
     ('rosbags', True),
     ('rclpy', True),
+    ('rclpy.lifecycle', True),
     ('sensor_msgs.msg', True),
     ('cv_bridge', False),
     ('sensor_msgs_py', False),
