@@ -1,4 +1,4 @@
-"""A torch Dataset over a KITTI split: image, sparse ground-truth depth and intrinsics."""
+"""torch Datasets over a KITTI split or a bag-gt folder: image, sparse ground-truth depth, K."""
 
 from collections.abc import Sequence
 import os
@@ -19,6 +19,17 @@ from mono_depth_ros.datasets.augment import (
     translation,
     warp,
 )
+from mono_depth_ros.datasets.bag_gt import (
+    BAG_GT_SOURCES,
+    BagGtCalib,
+    BagGtEntry,
+    is_bag_gt_folder,
+    read_bag_gt_calib,
+    read_bag_gt_depth,
+    read_bag_gt_split,
+    resolve_bag_gt_split,
+    SETTINGS_FILE,
+)
 from mono_depth_ros.datasets.kitti.calib import load_intrinsics, velo_to_image_matrix
 from mono_depth_ros.datasets.kitti.ground_truth import GT_SOURCES, scan_to_depth_map
 from mono_depth_ros.datasets.kitti.io import (
@@ -32,8 +43,9 @@ from mono_depth_ros.datasets.kitti.splits import read_split, SplitEntry
 CROPS = ('benchmark', 'random', None)
 
 
-class KittiDepthDataset(Dataset):
-    """Frames of a KITTI-layout split (real KITTI raw or the synthetic world) for training.
+class DepthDataset(Dataset):
+    """Frames with an image, sparse ground-truth depth and intrinsics, cropped, resized and
+    augmented for training; a subclass lists its entries and implements load(index).
 
     Each item is a dict: 'image' (3×H×W float32, ImageNet-normalised, colour-jittered when
     augmenting), 'depth' (1×H×W float32 metres, 0 = no ground truth), 'intrinsics' (3×3 float32
@@ -43,37 +55,30 @@ class KittiDepthDataset(Dataset):
     if given); 'random' takes a random input_size window; None keeps the whole image (resized
     to input_size if given). augment adds the paper's scale/rotation/flip/colour augmentation.
     Randomness comes from a generator seeded by (seed, epoch, index): deterministic under seed.
-    gt: 'velodyne' projects the scan (camera z, nearest point per pixel), 'improved' reads the
-    depth benchmark's proj_depth/groundtruth PNGs, 'dense' a synthetic world's dense true depth
-    (every pixel labelled: +inf where no surface was hit, 0 only outside the warped image).
     """
 
     def __init__(self, data_path: str | os.PathLike,
-                 split: str | os.PathLike | Sequence[SplitEntry],
                  input_size: tuple[int, int] | None = None, crop: str | None = None,
-                 augment: bool = False, seed: int = 0, gt: str = 'velodyne',
-                 image_ext: str = '.png') -> None:
+                 augment: bool = False, seed: int = 0, what: str = 'data folder') -> None:
         if crop not in CROPS:
             raise ValueError(f'crop must be one of {CROPS}, got {crop!r}')
-        if gt not in GT_SOURCES:
-            raise ValueError(f'gt must be one of {GT_SOURCES}, got {gt!r}')
         if crop == 'random' and input_size is None:
             raise ValueError("crop='random' needs input_size (the crop window, (H, W))")
         if input_size is not None and (len(input_size) != 2 or min(input_size) <= 0):
             raise ValueError(f'input_size must be (H, W) with positive sizes, got {input_size}')
         self.data_path = os.fspath(data_path)
         if not os.path.isdir(self.data_path):
-            raise FileNotFoundError(f'KITTI data folder not found: {self.data_path}')
-        self.entries = list(split) if isinstance(split, Sequence) and not isinstance(
-            split, str) else read_split(split)
+            raise FileNotFoundError(f'{what} not found: {self.data_path}')
+        self.entries: list = []                 # set by the subclass
         self.input_size = tuple(int(v) for v in input_size) if input_size else None
         self.crop = crop
         self.augment = augment
         self.seed = seed
-        self.gt = gt
-        self.image_ext = image_ext
         self.epoch = 0
-        self._calib_cache = {}
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the untransformed (RGB image, ground-truth depth, K) of one frame."""
+        raise NotImplementedError
 
     def __len__(self) -> int:
         """Number of frames in the split."""
@@ -86,33 +91,6 @@ class KittiDepthDataset(Dataset):
     def rng(self, index: int) -> np.random.Generator:
         """The random generator of one item, from (seed, epoch, index)."""
         return np.random.default_rng([self.seed, self.epoch, index])
-
-    def calibration(self, entry: SplitEntry) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-        """Return (K, Velodyne-to-image matrix, (H, W)) of an entry's camera, cached per drive."""
-        key = (os.fspath(entry.calib_dir(self.data_path)), entry.camera)
-        if key not in self._calib_cache:
-            intrinsics, size = load_intrinsics(key[0], entry.camera)
-            velo_to_image, _ = velo_to_image_matrix(key[0], entry.camera)
-            self._calib_cache[key] = (intrinsics, velo_to_image, size)
-        return self._calib_cache[key]
-
-    def load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return the untransformed (RGB image, ground-truth depth, K) of one frame."""
-        entry = self.entries[index]
-        intrinsics, velo_to_image, size = self.calibration(entry)
-        image = read_image(entry.image_path(self.data_path, self.image_ext))
-        if self.gt == 'improved':
-            depth = read_improved_gt(entry.improved_gt_path(self.data_path))
-        elif self.gt == 'dense':
-            depth = read_dense_depth(entry.dense_depth_path(self.data_path))
-        else:
-            points = load_velodyne(entry.velodyne_path(self.data_path))
-            depth = scan_to_depth_map(points, velo_to_image, size, vel_depth=False)
-        if depth.shape != image.shape[:2]:
-            raise ValueError(f'frame {entry.line()}: ground truth is {depth.shape[0]}×'
-                             f'{depth.shape[1]} but the image is {image.shape[0]}×'
-                             f'{image.shape[1]}')
-        return image, depth, intrinsics
 
     def geometry(self, size: tuple[int, int], intrinsics: np.ndarray,
                  rng: np.random.Generator) -> Geometry:
@@ -152,3 +130,91 @@ class KittiDepthDataset(Dataset):
             'intrinsics': torch.from_numpy(intrinsics.astype(np.float32)),
             'image_raw': torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
         }
+
+
+class KittiDepthDataset(DepthDataset):
+    """Frames of a KITTI-layout split (real KITTI raw or the synthetic world) for training.
+
+    Items, crops and augmentation as DepthDataset. gt: 'velodyne' projects the scan (camera z,
+    nearest point per pixel), 'improved' reads the depth benchmark's proj_depth/groundtruth
+    PNGs, 'dense' a synthetic world's dense true depth (every pixel labelled: +inf where no
+    surface was hit, 0 only outside the warped image).
+    """
+
+    def __init__(self, data_path: str | os.PathLike,
+                 split: str | os.PathLike | Sequence[SplitEntry],
+                 input_size: tuple[int, int] | None = None, crop: str | None = None,
+                 augment: bool = False, seed: int = 0, gt: str = 'velodyne',
+                 image_ext: str = '.png') -> None:
+        if gt not in GT_SOURCES:
+            raise ValueError(f'gt must be one of {GT_SOURCES}, got {gt!r}')
+        super().__init__(data_path, input_size, crop, augment, seed, 'KITTI data folder')
+        self.entries = list(split) if isinstance(split, Sequence) and not isinstance(
+            split, str) else read_split(split)
+        self.gt = gt
+        self.image_ext = image_ext
+        self._calib_cache = {}
+
+    def calibration(self, entry: SplitEntry) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+        """Return (K, Velodyne-to-image matrix, (H, W)) of an entry's camera, cached per drive."""
+        key = (os.fspath(entry.calib_dir(self.data_path)), entry.camera)
+        if key not in self._calib_cache:
+            intrinsics, size = load_intrinsics(key[0], entry.camera)
+            velo_to_image, _ = velo_to_image_matrix(key[0], entry.camera)
+            self._calib_cache[key] = (intrinsics, velo_to_image, size)
+        return self._calib_cache[key]
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the untransformed (RGB image, ground-truth depth, K) of one frame."""
+        entry = self.entries[index]
+        intrinsics, velo_to_image, size = self.calibration(entry)
+        image = read_image(entry.image_path(self.data_path, self.image_ext))
+        if self.gt == 'improved':
+            depth = read_improved_gt(entry.improved_gt_path(self.data_path))
+        elif self.gt == 'dense':
+            depth = read_dense_depth(entry.dense_depth_path(self.data_path))
+        else:
+            points = load_velodyne(entry.velodyne_path(self.data_path))
+            depth = scan_to_depth_map(points, velo_to_image, size, vel_depth=False)
+        if depth.shape != image.shape[:2]:
+            raise ValueError(f'frame {entry.line()}: ground truth is {depth.shape[0]}×'
+                             f'{depth.shape[1]} but the image is {image.shape[0]}×'
+                             f'{image.shape[1]}')
+        return image, depth, intrinsics
+
+
+class BagGtDataset(DepthDataset):
+    """Frames of a mono-depth-bag-gt folder (lidar ground truth from your own bag): the image,
+    its depth PNG and the intrinsics of its calibration YAML. Items, crops and augmentation as
+    DepthDataset; split is a list file (e.g. DIR/splits/train_files.txt) or entries."""
+
+    def __init__(self, data_path: str | os.PathLike,
+                 split: str | os.PathLike | Sequence[BagGtEntry],
+                 input_size: tuple[int, int] | None = None, crop: str | None = None,
+                 augment: bool = False, seed: int = 0, gt: str = BAG_GT_SOURCES[0]) -> None:
+        if gt not in BAG_GT_SOURCES:
+            raise ValueError(f'gt must be one of {BAG_GT_SOURCES} for a bag-gt folder, '
+                             f'got {gt!r}')
+        super().__init__(data_path, input_size, crop, augment, seed,
+                         'bag-gt folder (mono-depth-bag-gt --out)')
+        if not is_bag_gt_folder(self.data_path):
+            raise FileNotFoundError(f'{self.data_path} holds no {SETTINGS_FILE}: it is not a '
+                                    'folder written by mono-depth-bag-gt')
+        self.entries = list(split) if isinstance(split, Sequence) and not isinstance(
+            split, str) else read_bag_gt_split(resolve_bag_gt_split(self.data_path, split))
+        self.gt = gt
+        self._calib_cache: dict[str, BagGtCalib] = {}
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the untransformed (RGB image, lidar depth, K) of one frame."""
+        entry = self.entries[index]
+        if entry.calib not in self._calib_cache:
+            self._calib_cache[entry.calib] = read_bag_gt_calib(entry.calib_path(self.data_path))
+        calib = self._calib_cache[entry.calib]
+        image = read_image(entry.image_path(self.data_path))
+        depth = read_bag_gt_depth(self.data_path, entry)
+        if depth.shape != image.shape[:2] or depth.shape != calib.size:
+            raise ValueError(f'frame "{entry.line()}": the image is {image.shape[0]}×'
+                             f'{image.shape[1]}, the depth {depth.shape[0]}×{depth.shape[1]} '
+                             f'and the calibration {calib.size[0]}×{calib.size[1]}')
+        return image, depth, calib.k.copy()

@@ -3,7 +3,7 @@
 A source is a torch Dataset class built as
 `cls(data_path, split, input_size=..., crop=..., augment=..., seed=..., gt=...)` whose items
 are dicts with 'image', 'depth' (0 = no ground truth), 'intrinsics' and 'image_raw' (see
-datasets.dataset.KittiDepthDataset). Classes are imported on first use.
+datasets.dataset.DepthDataset). Classes are imported on first use.
 """
 
 from collections.abc import Sequence
@@ -12,6 +12,7 @@ import importlib
 import os
 from typing import Any
 
+from mono_depth_ros.datasets.bag_gt import BAG_GT_SOURCES
 from mono_depth_ros.datasets.kitti.ground_truth import GT_SOURCES
 
 
@@ -34,6 +35,10 @@ DATA_SOURCES: dict[str, DataSource] = {source.name: source for source in (
     DataSource('kitti', 'mono_depth_ros.datasets.dataset:KittiDepthDataset', GT_SOURCES,
                'KITTI raw layout: real KITTI raw, or a synthetic world from mono-depth-synth; '
                'ground truth from the Velodyne scans or the improved (proj_depth) PNGs'),
+    DataSource('bag_gt', 'mono_depth_ros.datasets.dataset:BagGtDataset', BAG_GT_SOURCES,
+               "a folder of mono-depth-bag-gt: your own bag's images with the lidar depth "
+               "PNGs and the intrinsics of each frame's calibration YAML; split lists "
+               'splits/{all,train,val,test}_files.txt'),
 )}
 
 

@@ -1,4 +1,5 @@
-"""Score a checkpoint or saved predictions against KITTI-protocol ground truth (mono-depth-eval).
+"""Score a checkpoint or saved predictions against KITTI-protocol ground truth (mono-depth-eval),
+on a KITTI-layout split or a mono-depth-bag-gt folder (evaluation.frames).
 
 Predictions are resized to the ground-truth size with bilinear interpolation of depth
 (cv2.INTER_LINEAR; +inf, beyond range, by nearest neighbour), then scored with
@@ -20,16 +21,8 @@ from tqdm import tqdm
 
 from mono_depth_ros.core.constants import MAX_DEPTH, MIN_DEPTH
 from mono_depth_ros.core.metrics import average_metrics, crop_mask, depth_errors, scored_pixels
-from mono_depth_ros.datasets.kitti.calib import load_intrinsics
-from mono_depth_ros.datasets.kitti.ground_truth import (
-    describe_source,
-    load_ground_truth,
-    load_gt_npz,
-    PROTOCOLS,
-    resolve_protocol,
-)
-from mono_depth_ros.datasets.kitti.io import read_image
-from mono_depth_ros.datasets.kitti.splits import SplitEntry
+from mono_depth_ros.datasets.kitti.ground_truth import load_gt_npz
+from mono_depth_ros.evaluation.frames import open_frames
 from mono_depth_ros.evaluation.published import PublishedScore
 from mono_depth_ros.evaluation.report import (
     DistanceBins,
@@ -134,18 +127,18 @@ class FramePrediction:
 
 
 class CheckpointPredictor:
-    """Runs a DepthEstimator on each frame's image with its calibration; with the node's
-    output settings it also makes the published depth and cloud (inference.outputs)."""
+    """Runs a DepthEstimator on each frame's image with its calibration (frames.intrinsics:
+    the KITTI calibration, or a bag-gt folder's YAML); with the node's output settings it also
+    makes the published depth and cloud (inference.outputs)."""
 
     needs_image = True
 
-    def __init__(self, estimator, data_path: str, settings: OutputSettings | None) -> None:
-        self.estimator, self.data_path, self.settings = estimator, data_path, settings
+    def __init__(self, estimator, frames, settings: OutputSettings | None) -> None:
+        self.estimator, self.frames, self.settings = estimator, frames, settings
 
-    def __call__(self, index: int, entry: SplitEntry, image: np.ndarray) -> FramePrediction:
+    def __call__(self, index: int, entry, image: np.ndarray) -> FramePrediction:
         """The prediction of one frame."""
-        k = load_intrinsics(entry.calib_dir(self.data_path), entry.camera)[0]
-        intrinsics = (k[0, 0], k[1, 1], k[0, 2], k[1, 2])
+        intrinsics = self.frames.intrinsics(entry)
         if self.settings is None:
             prediction = self.estimator.predict(image, fx=intrinsics[0])
             return FramePrediction(prediction.depth, prediction.depth, prediction.confidence)
@@ -167,18 +160,17 @@ class ArrayPredictor:
     def __init__(self, preds: np.ndarray) -> None:
         self.preds = preds
 
-    def __call__(self, index: int, entry: SplitEntry, image: np.ndarray | None
-                 ) -> FramePrediction:
+    def __call__(self, index: int, entry, image: np.ndarray | None) -> FramePrediction:
         """The saved depth of frame index (also taken as what would be published)."""
         return FramePrediction(self.preds[index], self.preds[index])
 
 
-def make_predictor(settings: EvalSettings, frames: int):
-    """The predictor of --checkpoint or --pred-npz."""
+def make_predictor(settings: EvalSettings, frames):
+    """The predictor of --checkpoint or --pred-npz for the frames (evaluation.frames)."""
     if settings.checkpoint:
-        return CheckpointPredictor(make_estimator(settings), settings.data_path, settings.outputs)
+        return CheckpointPredictor(make_estimator(settings), frames, settings.outputs)
     if settings.pred_npz:
-        return ArrayPredictor(load_pred_npz(settings.pred_npz, frames))
+        return ArrayPredictor(load_pred_npz(settings.pred_npz, len(frames.entries)))
     raise ValueError('nothing to evaluate: give a checkpoint or saved predictions')
 
 
@@ -190,14 +182,15 @@ def evaluate(settings: EvalSettings, predictor=None) -> dict:
     for the montage.
     """
     s = settings
-    label, entries, source = resolve_protocol(s.data_path, s.split, s.split_file, s.gt)
-    crop_name = s.crop or PROTOCOLS.get(s.split or '', {}).get('crop', 'garg')
+    frames = open_frames(s.data_path, s.split, s.split_file, s.gt, s.camera_z, s.image_ext)
+    label, entries = frames.label, frames.entries
+    crop_name = s.crop or frames.default_crop
     crop = None if crop_name == 'none' else crop_name
-    gt_table, gt_name = None, describe_source(source, s.camera_z)
+    gt_table, gt_name = None, frames.gt_name
     if s.gt_npz:
         lines, depths, gt_name = load_gt_npz(s.gt_npz)
         gt_table = dict(zip(lines, depths, strict=True))
-    predictor = predictor or make_predictor(s, len(entries))
+    predictor = predictor or make_predictor(s, frames)
     show = set(np.linspace(0, len(entries) - 1, min(s.montage_frames, len(entries)))
                .round().astype(int).tolist()) if s.montage_frames > 0 else set()
     scores = FrameScores(crop, s.min_depth, s.max_depth, s.median_scaling)
@@ -209,9 +202,8 @@ def evaluate(settings: EvalSettings, predictor=None) -> dict:
                     raise FileNotFoundError(f'{s.gt_npz} has no ground truth for this frame')
                 gt = gt_table[entry.line()]
             else:
-                gt = load_ground_truth(s.data_path, entry, source, not s.camera_z)
-            image = read_image(entry.image_path(s.data_path, s.image_ext)) if (
-                predictor.needs_image or index in show) else None
+                gt = frames.ground_truth(entry)
+            image = frames.image(entry) if (predictor.needs_image or index in show) else None
             prediction = predictor(index, entry, image)
         except FileNotFoundError as error:
             if not s.skip_missing:
@@ -224,7 +216,7 @@ def evaluate(settings: EvalSettings, predictor=None) -> dict:
         except ValueError as error:
             raise ValueError(f'frame "{entry.line()}": {error}') from error
         if index in show:
-            label_text = f'{entry.folder.split("/")[-1]}\nframe {entry.frame} {entry.side}'
+            label_text = frames.title(entry)
             panels = montage_row(cv2.resize(image, (gt.shape[1], gt.shape[0])), gt, pred, mask,
                                  s.min_depth, s.max_depth)
             montage.append((label_text, panels))

@@ -9,6 +9,7 @@ written as a KITTI depth-completion PNG next to the image:
   OUT/depth/<stamp ns>.png   uint16 depth·256 (metres), 0 = no point
   OUT/calib/<stamp ns>.yaml  one per calibration, named by the stamp of its first image
   OUT/splits/all_files.txt   'image/<s>.png depth/<s>.png calib/<c>.yaml', one frame a line
+  OUT/splits/{train,val,test}_files.txt   the same lines as contiguous blocks in time
   OUT/bag_gt.yaml            the settings; a rerun resumes only with the same ones
 
 Every check of the input (topics, /tf_static, CameraInfo, image sizes and encodings, cloud
@@ -28,6 +29,13 @@ from tqdm import tqdm
 import yaml
 
 from mono_depth_ros.core.transforms import FrameTree, pose_matrix, TransformError
+from mono_depth_ros.datasets.bag_gt import (
+    block_splits,
+    HELDOUT_SPLITS,
+    SETTINGS_FILE,
+    SPLIT_FILE,
+    split_file,
+)
 from mono_depth_ros.datasets.kitti.lidar_gt import (
     camera_depth_map,
     camera_projection,
@@ -54,9 +62,9 @@ CLOUD_TYPE = msgtype_of(PointCloud2)
 COMPRESSED_TYPE = msgtype_of(CompressedImage)
 DEFAULT_MAX_DT = 0.05           # seconds between an image and its lidar scan
 INTRINSICS = ('auto', 'K', 'P')
-SPLIT_FILE = 'splits/all_files.txt'
-SETTINGS_FILE = 'bag_gt.yaml'
 NO_SCAN = 'no lidar scan within max_dt'
+# Settings a rerun into the same folder may change: the split lists are written anew each run.
+RERUN_FREE = ('bag', 'max_dt', 'val_fraction', 'test_fraction')
 DUPLICATE = 'duplicate image stamp'
 
 
@@ -282,13 +290,12 @@ def calib_yaml(plan: GtPlan, calib: Calib, pixel_convention: str) -> str:
 
 
 def check_settings(out: Path, settings: dict) -> None:
-    """BagError when out holds ground truth made with other settings (bag path, max_dt aside)."""
+    """BagError when out holds ground truth made with other settings (RERUN_FREE aside)."""
     path = out / SETTINGS_FILE
     if not path.is_file():
         return
     old = yaml.safe_load(path.read_text()) or {}
-    differ = sorted(k for k in settings
-                    if k not in ('bag', 'max_dt') and old.get(k) != settings[k])
+    differ = sorted(k for k in settings if k not in RERUN_FREE and old.get(k) != settings[k])
     if differ:
         raise BagError(f'{out} holds ground truth written with other settings '
                        f'({", ".join(f"{k}: {old.get(k)!r} now {settings[k]!r}" for k in differ)}'
@@ -321,18 +328,29 @@ def frame_ground_truth(plan: GtPlan, frame: Frame, image_msg: Any, scan_msg: Any
 def write_ground_truth(bag: str | Path, out: str | Path, image_topic: str | None = None,
                        info_topic: str | None = None, lidar_topic: str | None = None,
                        max_dt: float = DEFAULT_MAX_DT, intrinsics: str = 'auto',
-                       pixel_convention: str = 'kitti', progress: bool = True) -> dict:
-    """Write the lidar ground truth of every image of a bag below out; returns a summary."""
+                       pixel_convention: str = 'kitti', progress: bool = True,
+                       val_fraction: float = 0.0, test_fraction: float = 0.0) -> dict:
+    """Write the lidar ground truth of every image of a bag below out; returns a summary.
+
+    The split lists: all frames, and train, val and test as contiguous blocks in message order
+    (val_fraction and test_fraction of the frames, the held-out ones last).
+    """
     if pixel_convention not in PIXEL_CONVENTIONS:
         raise BagError(f'pixel convention must be one of {PIXEL_CONVENTIONS}, got '
                        f'{pixel_convention!r}')
     plan = plan_ground_truth(bag, image_topic, info_topic, lidar_topic, max_dt, intrinsics)
+    usable = [f'{f.stamp_ns}' for f in plan.frames if f.skip is None]
+    try:
+        block_splits(usable, val_fraction, test_fraction)
+    except ValueError as error:
+        raise BagError(f'{len(usable)} frame(s) with a scan cannot be split: {error}') from None
     out = Path(out)
     settings = {'bag': str(Path(bag).resolve()), 'image_topic': plan.image_topic,
                 'camera_info_topic': plan.info_topic, 'lidar_topic': plan.lidar_topic,
                 'camera_frame': plan.camera_frame, 'lidar_frame': plan.lidar_frame,
                 'depth_projection': 'P' if plan.use_p else 'K',
-                'pixel_convention': pixel_convention, 'max_dt': max_dt}
+                'pixel_convention': pixel_convention, 'max_dt': max_dt,
+                'val_fraction': val_fraction, 'test_fraction': test_fraction}
     check_settings(out, settings)
     for sub in ('image', 'depth', 'calib', 'splits'):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -350,11 +368,20 @@ def write_ground_truth(bag: str | Path, out: str | Path, image_topic: str | None
     written = stream_frames(plan, todo, bag, out, pixel_convention, skipped, progress,
                             len(plan.frames) - len(todo))
     done = [f for f in plan.frames if f.skip is None and all(p.is_file() for p in f.files(out))]
-    write_atomic(out / SPLIT_FILE, ''.join(
-        f'image/{f.stamp_ns}.png depth/{f.stamp_ns}.png calib/{f.calib}.yaml\n'
-        for f in done).encode())
+    lines = [f'image/{f.stamp_ns}.png depth/{f.stamp_ns}.png calib/{f.calib}.yaml\n'
+             for f in done]
+    write_atomic(out / SPLIT_FILE, ''.join(lines).encode())
+    try:
+        blocks = block_splits(lines, val_fraction, test_fraction)
+    except ValueError as error:   # frames lost while writing (unreadable messages)
+        blocks = {}
+        plan.warnings.append(f'no train/val/test lists: {len(lines)} frame(s) written, {error}')
+    for name in HELDOUT_SPLITS:
+        if name in blocks:
+            write_atomic(out / split_file(name), ''.join(blocks[name]).encode())
     return {'out': str(out), 'images': len(plan.frames), 'written': written,
             'resumed': resumed, 'skipped': skipped, 'listed': len(done),
+            'splits': {name: len(block) for name, block in blocks.items()},
             'image_topic': plan.image_topic, 'camera_info_topic': plan.info_topic,
             'lidar_topic': plan.lidar_topic, 'calibrations': len(plan.calibs),
             'warnings': plan.warnings}

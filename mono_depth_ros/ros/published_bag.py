@@ -2,7 +2,8 @@
 
 The depth, confidence and cloud messages of one namespace are matched to split entries by the
 header stamp the camera image had: the drive's image timestamps (KITTI timestamps.txt, as
-mono-depth-kitti2bag stamps them). mono-depth-eval --bag uses it.
+mono-depth-kitti2bag stamps them), or the stamp a mono-depth-bag-gt frame is named by.
+mono-depth-eval --bag uses it.
 """
 
 from pathlib import Path
@@ -10,6 +11,7 @@ import posixpath
 
 import numpy as np
 
+from mono_depth_ros.datasets.bag_gt import BagGtEntry
 from mono_depth_ros.datasets.kitti.io import parse_timestamp
 from mono_depth_ros.datasets.kitti.splits import SplitEntry
 from mono_depth_ros.evaluation.evaluate import FramePrediction
@@ -55,8 +57,11 @@ class BagPredictor:
             self.frames.setdefault(header_ns(item.msg), {})[wanted[item.topic]] = item.msg
         self._stamps: dict[tuple[str, int], list[int]] = {}
 
-    def stamp(self, entry: SplitEntry) -> int:
-        """The stamp (ns) the camera image of an entry carries: its drive's timestamp."""
+    def stamp(self, entry: SplitEntry | BagGtEntry) -> int:
+        """The stamp (ns) the camera image of an entry carries: its drive's timestamp, or a
+        bag-gt frame's name."""
+        if isinstance(entry, BagGtEntry):
+            return entry.stamp_ns()
         key = (entry.folder, entry.camera)
         if key not in self._stamps:
             path = self.data_path / entry.folder / f'image_0{entry.camera}' / 'timestamps.txt'
@@ -69,7 +74,7 @@ class BagPredictor:
             raise FileNotFoundError(f'{entry.folder} has no timestamp for frame {entry.frame}')
         return stamps[entry.frame]
 
-    def __call__(self, index: int, entry: SplitEntry, image: np.ndarray | None
+    def __call__(self, index: int, entry: SplitEntry | BagGtEntry, image: np.ndarray | None
                  ) -> FramePrediction:
         """The recorded outputs of one frame; FileNotFoundError when the node skipped it."""
         stamp = self.stamp(entry)

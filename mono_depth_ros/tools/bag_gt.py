@@ -5,6 +5,7 @@ moved into the camera's optical frame with the bag's /tf_static, projected with 
 (nearest point per pixel, camera z) and written as uint16 depth·256 PNG:
   OUT/image/<stamp ns>.png   OUT/depth/<stamp ns>.png   OUT/calib/<first stamp ns>.yaml
   OUT/splits/all_files.txt   'image/<s>.png depth/<s>.png calib/<c>.yaml' per frame
+  OUT/splits/{train,val,test}_files.txt   contiguous blocks in time (--val/--test-fraction)
 Topics are found automatically when the bag holds one of a kind. Interrupted runs resume: frames
 whose image and depth exist are skipped. The logic is mono_depth_ros.ros.bag_gt.
 """
@@ -38,13 +39,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--pixel-convention', choices=PIXEL_CONVENTIONS, default='kitti',
                         help='kitti: pixel round(u) - 1 as the KITTI ground truth '
                         '(generate_depth_map); centre: round(u)')
+    parser.add_argument('--val-fraction', type=float, default=0.0,
+                        help='share of the frames for splits/val_files.txt (default 0)')
+    parser.add_argument('--test-fraction', type=float, default=0.0,
+                        help='share of the frames for splits/test_files.txt, the last ones '
+                        '(default 0); train, val and test are contiguous blocks in time')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     args = parser.parse_args(argv)
     try:
         summary = write_ground_truth(args.bag, args.out, args.image_topic,
                                      args.camera_info_topic, args.lidar_topic, args.max_dt,
                                      args.intrinsics, args.pixel_convention,
-                                     not args.no_progress)
+                                     not args.no_progress, args.val_fraction,
+                                     args.test_fraction)
     except (OSError, ValueError, RuntimeError) as error:
         print(f'mono-depth-bag-gt: error: {error}', file=sys.stderr)
         return 1
@@ -56,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
           f'already there, {skipped} skipped -> {summary["out"]}')
     for reason, count in sorted(summary['skipped'].items()):
         print(f'  skipped {count}: {reason}')
+    if summary['splits']:
+        print('splits: ' + ', '.join(f'{name} {count}' for name, count
+                                     in summary['splits'].items()) + ' (contiguous in time)')
     return 0
 
 

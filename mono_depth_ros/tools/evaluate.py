@@ -1,4 +1,5 @@
-"""mono-depth-eval: score a checkpoint or saved predictions against KITTI ground truth.
+"""mono-depth-eval: score a checkpoint or saved predictions against KITTI ground truth, or
+against the lidar ground truth of a mono-depth-bag-gt folder (each frame with its calibration).
 
 Predictions are resized to the ground-truth size with bilinear interpolation of depth
 (cv2.INTER_LINEAR), then scored with mono_depth_ros.core.metrics (clamped to [min, max] depth,
@@ -25,7 +26,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line arguments of mono-depth-eval."""
     parser = argparse.ArgumentParser(prog='mono-depth-eval', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_split_arguments(parser)
+    add_split_arguments(parser, bag_gt=True)
     model = parser.add_mutually_exclusive_group(required=True)
     model.add_argument('--checkpoint', help='model checkpoint to run on the split images')
     model.add_argument('--pred-npz', help='saved predictions: N×H×W metric depths in split '

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 
+from mono_depth_ros.datasets.bag_gt import is_bag_gt_folder
 from mono_depth_ros.datasets.kitti.ground_truth import (
     describe_source,
     export_ground_truth,
@@ -15,10 +16,14 @@ from mono_depth_ros.datasets.kitti.ground_truth import (
 from mono_depth_ros.datasets.kitti.splits import SPLIT_FILES
 
 
-def add_split_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add --data-path, --split / --split-file, --gt, --camera-z and --skip-missing."""
+def add_split_arguments(parser: argparse.ArgumentParser, bag_gt: bool = False) -> None:
+    """Add --data-path, --split / --split-file, --gt, --camera-z and --skip-missing (bag_gt:
+    the tool also reads mono-depth-bag-gt folders)."""
     parser.add_argument('--data-path', required=True,
-                        help='KITTI raw root (holding 2011_09_26/ ...) or a synthetic world')
+                        help='KITTI raw root (holding 2011_09_26/ ...) or a synthetic world' + (
+                            ', or a mono-depth-bag-gt folder (its bag_gt.yaml marks it; then '
+                            '--split-file splits/test_files.txt, relative to it)'
+                            if bag_gt else ''))
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument('--split', choices=sorted(SPLIT_FILES),
                        help='packaged split: eigen (697 frames, Velodyne ground truth) or '
@@ -45,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
                         help='npz file to write (default: gt_depths.npz)')
     args = parser.parse_args(argv)
     try:
+        if is_bag_gt_folder(args.data_path):
+            raise ValueError(f'{args.data_path} is a mono-depth-bag-gt folder: its ground truth '
+                             'is already stored (depth/*.png); mono-depth-eval reads it directly')
         label, entries, source = resolve_protocol(args.data_path, args.split, args.split_file,
                                                   args.gt)
         lines, depths, skipped = export_ground_truth(args.data_path, entries, source,

@@ -5,7 +5,17 @@ import sys
 
 from tqdm import tqdm
 
-from mono_depth_ros.datasets.synth import generate_world
+from mono_depth_ros.core.constants import KITTI_CAMERA_HEIGHT, KITTI_INTRINSICS
+from mono_depth_ros.datasets.synth import CameraSpec, generate_world
+
+
+def image_size(text: str) -> tuple[int, int]:
+    """Parse 'HxW' (e.g. 320x1024) into (H, W)."""
+    height, sep, width = text.lower().partition('x')
+    if not sep or not height.isdigit() or not width.isdigit():
+        raise argparse.ArgumentTypeError(f'image size must be HEIGHTxWIDTH, e.g. 320x1024, got '
+                                         f'{text!r}')
+    return int(height), int(width)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help='also render the right camera (image_03, P_rect_03)')
     parser.add_argument('--overwrite', action='store_true',
                         help='empty a non-empty output directory first')
+    car = parser.add_argument_group(
+        'camera', "another car's left camera (image_02); the defaults are KITTI's, and the "
+        "lidar stays KITTI's; the calibration files describe the camera rendered")
+    car.add_argument('--focal', type=float, default=None, metavar='PX',
+                     help=f"focal length fx = fy in pixels (default KITTI's "
+                          f'{KITTI_INTRINSICS[0]})')
+    car.add_argument('--image-size', type=image_size, default=None, metavar='HxW',
+                     help='image height x width in pixels, e.g. 320x1024 (default 375x1242); '
+                          'the principal point keeps its relative place')
+    car.add_argument('--camera-height', type=float, default=KITTI_CAMERA_HEIGHT, metavar='M',
+                     help=f'camera height above the road in metres (default '
+                          f'{KITTI_CAMERA_HEIGHT})')
+    car.add_argument('--camera-pitch', type=float, default=0.0, metavar='DEG',
+                     help='camera pitch in degrees, positive looks down (default 0)')
     return parser
 
 
@@ -41,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
                                      seed=args.seed, val_fraction=args.val_fraction,
                                      test_fraction=args.test_fraction,
                                      overwrite=args.overwrite, stereo=args.stereo,
-                                     progress=bar.update, heldout_drives=args.heldout_drives)
+                                     progress=bar.update, heldout_drives=args.heldout_drives,
+                                     camera=CameraSpec(args.focal, args.image_size,
+                                                       args.camera_height, args.camera_pitch))
     except (ValueError, FileExistsError) as error:
         print(f'mono-depth-synth: error: {error}', file=sys.stderr)
         return 2
@@ -50,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
           f'{summary["root"]} ({summary["seconds_per_frame"]:.2f} s/frame)')
     for folder in summary['drives']:
         print(f'  {folder}')
+    camera = summary['camera']
+    if not camera.is_kitti():
+        print(f'camera: {camera} (calibration in {summary["root"]}/2011_09_26)')
     print(f'splits: train {splits["train"]}, val {splits["val"]}, test {splits["test"]} '
           f'(in {summary["root"] / "splits"})')
     return 0

@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f'mono-depth-train: error: {error}', file=sys.stderr)
             return 2
         del resume
+        if trainer.init_info is not None and dist.is_main:
+            print(f'fine-tuning from the weights of {trainer.init_info["path"]} (step '
+                  f'{trainer.init_info["step"]}); optimizer and schedule start fresh')
         with StopRequest() as stop:
             result = trainer.run(stop)
     except NonFiniteLossError as error:

@@ -8,7 +8,7 @@ from typing import Any
 
 from mono_depth_ros.core.config import apply_overrides, check_keys, ConfigError, load_yaml
 from mono_depth_ros.core.constants import MAX_DEPTH, MIN_DEPTH
-from mono_depth_ros.datasets.sources import check_source
+from mono_depth_ros.datasets.sources import check_source, DATA_SOURCES
 
 # Every key an experiment may set, with its default. Sections are checked strictly: an unknown
 # key is an error that lists the valid ones. `model.config` names a network config (models/).
@@ -17,11 +17,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         'config': 'msfusion_r18',        # name (models/<name>.yaml) or path of a network config
         'overrides': [],                 # 'key.sub=value' applied to the network config
         'load_pretrained': True,         # load the ImageNet encoder file the network config names
+        'init_checkpoint': None,         # fine-tune: start from this checkpoint's weights only
     },
     'loss': {},                          # given to losses.DepthLoss; {} = its defaults
     'data': {
         'source': 'kitti',               # a name in datasets.sources.DATA_SOURCES
-        'gt': 'velodyne',                # a ground truth the source offers (kitti: or improved)
+        'gt': None,                      # a ground truth the source offers; None: its first
+                                         # (kitti: velodyne, improved, dense; bag_gt: lidar)
         'train_split': 'eigen_zhou/train',
         'val_split': 'eigen_zhou/val',
         'input_size': None,              # [H, W]; None = the network config's input_size
@@ -160,10 +162,18 @@ def validate_experiment(config: dict[str, Any], where: str) -> dict[str, Any]:
     overrides = config['model']['overrides']
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
         raise ConfigError(f'{where}: model.overrides must be a list of "key=value" strings')
+    data = config['data']
     try:
-        check_source(config['data']['source'], config['data']['gt'])
+        if data['gt'] is None and isinstance(data['source'], str) \
+                and data['source'] in DATA_SOURCES:
+            data['gt'] = DATA_SOURCES[data['source']].gt[0]
+        check_source(data['source'], data['gt'])
     except ValueError as error:
         raise ConfigError(f'{where}: {error}') from None
+    init = config['model']['init_checkpoint']
+    if init is not None and (not isinstance(init, str) or not init.strip()):
+        raise ConfigError(f'{where}: model.init_checkpoint must be a checkpoint path or null, '
+                          f'got {init!r}')
     val = config['validation']
     if not 0 < val['min_depth'] < val['max_depth']:
         raise ConfigError(f'{where}: validation needs 0 < min_depth < max_depth, '

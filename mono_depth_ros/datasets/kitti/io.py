@@ -69,13 +69,19 @@ def read_dense_depth(path: str | os.PathLike) -> np.ndarray:
 
 def read_improved_gt(path: str | os.PathLike) -> np.ndarray:
     """Read an improved ground-truth PNG (uint16, depth·256, 0 = none) as float32 metres."""
-    path = require_file(path, 'improved ground-truth PNG')
+    return read_depth_png(path, 'improved ground-truth PNG')
+
+
+def read_depth_png(path: str | os.PathLike, what: str = 'depth PNG') -> np.ndarray:
+    """Read a KITTI depth PNG (uint16, depth·256, 0 = none) as float32 metres; errors name
+    what the file is and its path."""
+    path = require_file(path, what)
     raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if raw is None:
-        raise KittiFormatError(f'improved ground-truth PNG {path} could not be decoded')
+        raise KittiFormatError(f'{what} {path} could not be decoded')
     if raw.dtype != np.uint16 or raw.ndim != 2:
         raise KittiFormatError(
-            f'improved ground-truth PNG {path} must be single-channel uint16, '
+            f'{what} {path} must be single-channel uint16, '
             f'got {raw.dtype} with shape {raw.shape}')
     return raw.astype(np.float32) / IMPROVED_GT_SCALE
 

@@ -108,3 +108,14 @@ def read_split(path_or_name: str | os.PathLike) -> list[SplitEntry]:
     if not entries:
         raise ValueError(f'split file {path} lists no frames')
     return entries
+
+
+def split_counts(frames: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
+    """Frames of a drive or recording for (train, val, test), as contiguous blocks in that
+    order: a non-zero fraction gets at least one frame, training at least one."""
+    val, test = (0 if f == 0 else max(1, int(round(frames * f)))
+                 for f in (val_fraction, test_fraction))
+    if frames - val - test < 1:
+        raise ValueError(f'{frames} frame(s) leave none for training with '
+                         f'val_fraction {val_fraction} and test_fraction {test_fraction}')
+    return frames - val - test, val, test

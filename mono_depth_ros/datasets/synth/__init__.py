@@ -4,11 +4,12 @@ from collections.abc import Callable
 import os
 import time
 
+from mono_depth_ros.datasets.kitti.splits import split_counts
+from mono_depth_ros.datasets.synth.camera import CameraSpec
 from mono_depth_ros.datasets.synth.writer import (
     plan_drive,
     prepare_output,
     Rig,
-    split_counts,
     write_drive,
     write_splits,
 )
@@ -36,7 +37,8 @@ def _check(drives: int, frames: int, seed: int, val_fraction: float,
 def generate_world(out_dir: str | os.PathLike, drives: int = 1, frames: int = 4, seed: int = 0,
                    val_fraction: float = 0.1, test_fraction: float = 0.1,
                    overwrite: bool = False, stereo: bool = False,
-                   progress: Callable[[], None] | None = None, heldout_drives: int = 0) -> dict:
+                   progress: Callable[[], None] | None = None, heldout_drives: int = 0,
+                   camera: CameraSpec | None = None) -> dict:
     """Render drives × frames synthetic KITTI raw frames under out_dir; returns a summary.
 
     Layout: 2011_09_26/calib_*.txt (KITTI's real calibration), per drive
@@ -45,6 +47,8 @@ def generate_world(out_dir: str | os.PathLike, drives: int = 1, frames: int = 4,
     proj_depth/groundtruth/image_02/*.png; split lists splits/{train,val,test}_files.txt.
     stereo adds the right camera (image_03, from P_rect_03) with its own depth files.
     heldout_drives: the last that many drives are never in train (val and test only).
+    camera (CameraSpec): another car's camera (focal length, image size, height, pitch), written
+    into the calibration files too; None or the defaults: KITTI's, byte for byte.
     progress, if given, is called once per rendered frame. Same seed → identical bytes.
     """
     _check(drives, frames, seed, val_fraction, test_fraction)
@@ -52,8 +56,10 @@ def generate_world(out_dir: str | os.PathLike, drives: int = 1, frames: int = 4,
             or not 0 <= heldout_drives < drives:
         raise ValueError(f'heldout_drives must be an integer in [0, drives - 1] (at least one '
                          f'drive trains), got {heldout_drives!r} with {drives} drive(s)')
-    root = prepare_output(out_dir, overwrite)
-    rig = Rig()
+    camera = camera or CameraSpec()
+    camera.check()
+    root = prepare_output(out_dir, overwrite, camera)
+    rig = Rig(camera=camera)
     started = time.perf_counter()
     folders = {}
     for drive in range(1, drives + 1):
@@ -63,7 +69,7 @@ def generate_world(out_dir: str | os.PathLike, drives: int = 1, frames: int = 4,
     elapsed = time.perf_counter() - started
     counts = write_splits(root, folders, val_fraction, test_fraction, stereo, heldout_drives)
     return {'root': root, 'drives': list(folders), 'frames': drives * frames, 'splits': counts,
-            'seconds_per_frame': elapsed / (drives * frames)}
+            'seconds_per_frame': elapsed / (drives * frames), 'camera': camera}
 
 
-__all__ = ['generate_world', 'plan_drive', 'Rig']
+__all__ = ['CameraSpec', 'generate_world', 'plan_drive', 'Rig']

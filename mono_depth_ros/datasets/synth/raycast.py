@@ -24,6 +24,8 @@ CAMERA_FAR = 300.0                  # beyond this a ray counts as sky (no depth)
 CAMERA_NEAR = 0.1
 # Which of (lo, hi) each of a box's 8 corners takes per axis.
 CORNERS = np.array([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)])
+# The 12 edges of a box as pairs of corner indices (corners that differ along one axis).
+BOX_EDGES = np.array([(i, i | bit) for i in range(8) for bit in (1, 2, 4) if not i & bit])
 
 
 @dataclass
@@ -51,24 +53,27 @@ class RayGrid:
 
 
 class CameraGrid(RayGrid):
-    """One ray per pixel centre (u = column, v = row) of a pinhole camera, z component 1."""
+    """One ray per pixel centre (u = column, v = row) of a pinhole camera, z component 1.
 
-    def __init__(self, origin: np.ndarray, k: np.ndarray, size: tuple[int, int]) -> None:
+    rotation (camera → world, 3×3) turns the rays of a tilted camera; a ray's parameter stays
+    the camera z of the point it reaches. None: camera axes = world axes.
+    """
+
+    def __init__(self, origin: np.ndarray, k: np.ndarray, size: tuple[int, int],
+                 rotation: np.ndarray | None = None) -> None:
         height, width = size
         self.fx, self.fy, self.cx, self.cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
         u, v = np.meshgrid(np.arange(width), np.arange(height))
         dirs = np.stack([(u - self.cx) / self.fx, (v - self.cy) / self.fy,
                          np.ones_like(u, dtype=np.float64)], axis=-1)
+        if rotation is not None:
+            dirs = dirs @ np.asarray(rotation, dtype=np.float64).T
         super().__init__(origin, dirs, CAMERA_FAR)
         self.size = size
+        self.rotation = rotation
 
-    def blocks(self, lo, hi):
-        """Pixel rectangle covering the projection of the part of the box in front."""
-        z0, z1 = max(lo[2], CAMERA_NEAR), hi[2]
-        if z1 <= z0 or z0 > self.far:
-            return []
-        xs = np.array([lo[0] / z0, lo[0] / z1, hi[0] / z0, hi[0] / z1])
-        ys = np.array([lo[1] / z0, lo[1] / z1, hi[1] / z0, hi[1] / z1])
+    def pixel_box(self, xs: np.ndarray, ys: np.ndarray) -> list[tuple[slice, slice]]:
+        """The pixel rectangle covering normalised image coordinates xs = x/z, ys = y/z."""
         height, width = self.size
         c0 = max(0, int(np.floor(self.fx * xs.min() + self.cx)))
         c1 = min(width, int(np.ceil(self.fx * xs.max() + self.cx)) + 1)
@@ -77,6 +82,33 @@ class CameraGrid(RayGrid):
         if c1 <= c0 or r1 <= r0:
             return []
         return [(slice(r0, r1), slice(c0, c1))]
+
+    def blocks(self, lo, hi):
+        """Pixel rectangle covering the projection of the part of the box in front."""
+        if self.rotation is not None:
+            return self.tilted_blocks(lo, hi)
+        z0, z1 = max(lo[2], CAMERA_NEAR), hi[2]
+        if z1 <= z0 or z0 > self.far:
+            return []
+        xs = np.array([lo[0] / z0, lo[0] / z1, hi[0] / z0, hi[0] / z1])
+        ys = np.array([lo[1] / z0, lo[1] / z1, hi[1] / z0, hi[1] / z1])
+        return self.pixel_box(xs, ys)
+
+    def tilted_blocks(self, lo, hi):
+        """Pixels of a tilted camera that may see the box: the box's corners in front of the
+        near plane and the points where its edges cross that plane, projected."""
+        corners = np.stack([lo, hi])[CORNERS, [0, 1, 2]] @ self.rotation   # camera axes
+        depth = corners[:, 2] - CAMERA_NEAR
+        points = [corners[depth >= 0]]
+        a, b = BOX_EDGES[:, 0], BOX_EDGES[:, 1]
+        crossing = depth[a] * depth[b] < 0
+        if crossing.any():
+            t = depth[a][crossing] / (depth[a][crossing] - depth[b][crossing])
+            points.append(corners[a][crossing] + t[:, None] * (corners[b] - corners[a])[crossing])
+        front = np.concatenate(points)
+        if not len(front) or front[:, 2].min() > self.far:
+            return []
+        return self.pixel_box(front[:, 0] / front[:, 2], front[:, 1] / front[:, 2])
 
 
 class LidarGrid(RayGrid):

@@ -14,6 +14,8 @@ import numpy as np
 from mono_depth_ros.core.constants import MAX_DEPTH
 from mono_depth_ros.datasets.kitti import read_calib_file
 from mono_depth_ros.datasets.kitti.io import KITTI_FILES
+from mono_depth_ros.datasets.kitti.splits import split_counts
+from mono_depth_ros.datasets.synth.camera import CameraSpec, velo_to_car, write_calibration
 from mono_depth_ros.datasets.synth.raycast import CameraGrid, LIDAR_ELEVATIONS_DEG, LidarGrid
 from mono_depth_ros.datasets.synth.render import render_camera, scan_lidar
 from mono_depth_ros.datasets.synth.scene import build_scene, Scene
@@ -26,9 +28,13 @@ START_TIME = datetime(2011, 9, 26, 13, 2, 25, 964389)
 
 
 class Rig:
-    """Cameras 2 and 3 and the Velodyne of the KITTI car; world axes = rectified camera 2."""
+    """Cameras 2 and 3 and the Velodyne of a car; world axes = KITTI's rectified camera 2.
 
-    def __init__(self, calib_dir: Path = CALIB_DIR) -> None:
+    camera (CameraSpec) mounts another camera 2 (focal length, image size, height, pitch), with
+    camera 3 at its KITTI baseline beside it; the Velodyne stays where KITTI's is.
+    """
+
+    def __init__(self, calib_dir: Path = CALIB_DIR, camera: CameraSpec | None = None) -> None:
         cam = read_calib_file(calib_dir / 'calib_cam_to_cam.txt')
         velo = read_calib_file(calib_dir / 'calib_velo_to_cam.txt')
         width, height = cam['S_rect_02']
@@ -37,17 +43,18 @@ class Rig:
         p_rect = {c: cam[f'P_rect_0{c}'].reshape(3, 4) for c in (2, 3)}
         self.k = {c: p_rect[c][:, :3] for c in (2, 3)}
         shift = {c: np.linalg.solve(self.k[c], p_rect[c][:, 3]) for c in (2, 3)}
-        self.offset = {c: shift[2] - shift[c] for c in (2, 3)}   # camera c in camera-2 frame
-        to_cam2 = np.eye(4)
-        to_cam2[:3, 3] = shift[2]
-        r_rect = np.eye(4)
-        r_rect[:3, :3] = cam['R_rect_00'].reshape(3, 3)
-        velo_to_cam = np.eye(4)
-        velo_to_cam[:3, :3] = velo['R'].reshape(3, 3)
-        velo_to_cam[:3, 3] = velo['T']
+        self.offset = {c: shift[2] - shift[c] for c in (2, 3)}   # camera c in the car frame
         # Velodyne → camera 2 (rectified), so that P_rect_02·R_rect_00·[R|T] = K·velo_to_cam2.
-        self.velo_to_cam2 = to_cam2 @ r_rect @ velo_to_cam
-        self._cameras = {c: CameraGrid(np.zeros(3), self.k[c], self.size) for c in (2, 3)}
+        self.velo_to_cam2 = velo_to_car(cam, velo)[0]
+        rotation = None
+        if camera is not None and not camera.is_kitti():
+            camera.check()
+            k, self.size = camera.matrix(self.k[2], self.size)
+            self.k = {c: k for c in (2, 3)}
+            rotation, centre = camera.mount()
+            self.offset = {c: centre + rotation @ self.offset[c] for c in (2, 3)}
+        self._cameras = {c: CameraGrid(np.zeros(3), self.k[c], self.size, rotation)
+                         for c in (2, 3)}
         self._lidar = LidarGrid(self.velo_to_cam2[:3, 3], self.velo_to_cam2[:3, :3])
         self._cam2_to_velo = np.linalg.inv(self.velo_to_cam2)
 
@@ -65,7 +72,7 @@ class Rig:
 
     def lidar_sweep_mask(self, depth: np.ndarray, cam: int = 2) -> np.ndarray:
         """True where a pixel's surface point lies within the lidar's vertical field of view."""
-        rays = self._cameras[cam].dirs                     # 3×H×W, z = 1
+        rays = self._cameras[cam].dirs                     # 3×H×W in the car frame, camera z 1
         points = rays * depth + self.offset[cam][:, None, None]
         velo = np.tensordot(self._cam2_to_velo[:3, :3], points, axes=1)
         velo += self._cam2_to_velo[:3, 3, None, None]
@@ -165,16 +172,6 @@ def write_drive(root: Path, plan: DrivePlan, seed: int, drive: int, rig: Rig,
         (base / 'velodyne_points' / name).write_text('\n'.join(stamps) + '\n')
 
 
-def split_counts(frames: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
-    """Frames per drive for (train, val, test): a non-zero fraction gets at least one frame."""
-    val, test = (0 if f == 0 else max(1, int(round(frames * f)))
-                 for f in (val_fraction, test_fraction))
-    if frames - val - test < 1:
-        raise ValueError(f'{frames} frame(s) per drive leave none for training with '
-                         f'val_fraction {val_fraction} and test_fraction {test_fraction}')
-    return frames - val - test, val, test
-
-
 def write_splits(root: Path, frames_by_drive: dict[str, int], val_fraction: float,
                  test_fraction: float, stereo: bool = False,
                  heldout_drives: int = 0) -> dict[str, int]:
@@ -204,8 +201,10 @@ def write_splits(root: Path, frames_by_drive: dict[str, int], val_fraction: floa
     return {split: len(entries) for split, entries in lines.items()}
 
 
-def prepare_output(out_dir: str | os.PathLike, overwrite: bool) -> Path:
-    """Create out_dir with calibration; replace a non-empty one only if overwrite and synthetic."""
+def prepare_output(out_dir: str | os.PathLike, overwrite: bool,
+                   camera: CameraSpec | None = None) -> Path:
+    """Create out_dir with the calibration of camera (KITTI's by default); replace a non-empty
+    out_dir only if overwrite and synthetic."""
     root = Path(out_dir)
     if root.exists() and not root.is_dir():
         raise FileExistsError(f'output path {root} exists and is not a directory')
@@ -225,6 +224,5 @@ def prepare_output(out_dir: str | os.PathLike, overwrite: bool) -> Path:
             elif (root / name).exists():
                 (root / name).unlink()
     (root / DATE).mkdir(parents=True, exist_ok=True)
-    for name in CALIB_FILES:
-        shutil.copyfile(CALIB_DIR / name, root / DATE / name)
+    write_calibration(CALIB_DIR, root / DATE, camera or CameraSpec(), CALIB_FILES)
     return root
