@@ -22,6 +22,7 @@ CONSOLE_SCRIPTS = [
     'mono-depth-kitti2bag = mono_depth_ros.tools.kitti2bag:main',
     'mono-depth-model-info = mono_depth_ros.tools.model_info:main',
     'mono-depth-release = mono_depth_ros.tools.release:main',
+    'mono-depth-study = mono_depth_ros.tools.study:main',
     'mono_depth_node = mono_depth_ros.ros.node:main',
     'mono-depth-synth = mono_depth_ros.tools.synth:main',
     'mono-depth-train = mono_depth_ros.tools.train:main',

@@ -8,7 +8,7 @@ fair. The first call of each backend (allocation, CUDA graph capture, compilatio
 apart.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 import copy
 from pathlib import Path
 import tempfile
@@ -32,12 +32,14 @@ BACKENDS: dict[str, tuple[str, dict]] = {
 }
 
 
-def build_bench_model(name: str) -> torch.nn.Module:
-    """A model config's network with random weights (speed does not depend on the weights)."""
+def build_bench_model(name: str | Mapping) -> torch.nn.Module:
+    """A model config's network with random weights (speed does not depend on the weights);
+    name is a config name or path, or a model config itself (e.g. with overrides applied)."""
     from mono_depth_ros.networks import build_model, load_model_config
 
+    config = name if isinstance(name, Mapping) else load_model_config(name)
     torch.manual_seed(0)
-    return build_model(load_model_config(name), load_pretrained=False).eval()
+    return build_model(config, load_pretrained=False).eval()
 
 
 def make_estimator(row: str, model: torch.nn.Module, device: str, precision: str,
@@ -81,13 +83,16 @@ def time_interleaved(calls: dict[str, callable], iters: int, warmup: int) -> dic
     return times
 
 
-def bench_model(name: str, input_size: tuple[int, int], backends: Sequence[str], device: str,
-                precision: str = 'fp32', iters: int = 10, warmup: int = 2, batch: int = 1,
-                peak_tflops: float | None = None, workdir: Path | None = None) -> list[dict]:
-    """One row per backend for a model at an input size (see the module docstring)."""
+def bench_model(name: str | Mapping, input_size: tuple[int, int], backends: Sequence[str],
+                device: str, precision: str = 'fp32', iters: int = 10, warmup: int = 2,
+                batch: int = 1, peak_tflops: float | None = None,
+                workdir: Path | None = None) -> list[dict]:
+    """One row per backend for a model (see build_bench_model) at an input size (see the module
+    docstring)."""
     from mono_depth_ros.networks.profile import count_flops, count_parameters
 
     model = build_bench_model(name)
+    name = name['name'] if isinstance(name, Mapping) else name
     params_m = count_parameters(model) / 1e6
     gflops = count_flops(model, *input_size) / 1e9  # NET's counter: 2 FLOPs per multiply-add
     images = [bench_image(input_size, seed=i) for i in range(batch)]

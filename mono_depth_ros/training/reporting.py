@@ -76,11 +76,14 @@ class Reporter:
             self.bar.set_postfix(loss=f'{values["total"]:.4f}', lr=f'{lr:.2e}')
 
     def validation(self, step: int, metrics: dict[str, float],
-                   examples: list[dict[str, np.ndarray]], best: float | None) -> None:
-        """Log validation metrics and depth images; print a one-line summary."""
+                   examples: list[dict[str, np.ndarray]], best: float | None,
+                   train_seconds: float | None = None) -> None:
+        """Log validation metrics (and the training time so far) and depth images; print a
+        one-line summary."""
         if not self.active:
             return
-        self._record({'step': step, 'kind': 'val', **metrics, 'best_abs_rel': best})
+        self._record({'step': step, 'kind': 'val', **metrics, 'best_abs_rel': best,
+                      'train_s': train_seconds})
         if self.writer is not None:
             for name, value in metrics.items():
                 self.writer.add_scalar(f'val/{name}', value, step)

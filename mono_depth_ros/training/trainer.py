@@ -20,6 +20,7 @@ from mono_depth_ros.networks.checkpoint import load_checkpoint
 from mono_depth_ros.training.checkpoints import CheckpointManager, ensure_writable_dir
 from mono_depth_ros.training.data import build_train_loader, build_val_loader
 from mono_depth_ros.training.distributed import all_gather_objects, any_rank, DistInfo
+from mono_depth_ros.training.finetune import focal_factor, load_init_weights
 from mono_depth_ros.training.losses import DepthLoss, LOSS_DEFAULTS, loss_options
 from mono_depth_ros.training.reporting import Reporter
 from mono_depth_ros.training.schedule import build_scheduler
@@ -35,12 +36,14 @@ class NonFiniteLossError(RuntimeError):
 
 @dataclass
 class RunResult:
-    """How a run ended: 'completed' or 'interrupted', at which step, with which checkpoint."""
+    """How a run ended: 'completed' or 'interrupted', at which step, with which checkpoint,
+    and the seconds spent training so far (see Trainer.train_seconds)."""
 
     status: str
     step: int
     checkpoint: Path | None
     best_abs_rel: float | None
+    train_seconds: float = 0.0
 
 
 def resolve_model_config(experiment: dict[str, Any]) -> dict[str, Any]:
@@ -93,12 +96,16 @@ class Trainer:
         self.epoch = 0
         self.epoch_batch = 0          # batches of the current epoch already trained on
         self.best_abs_rel: float | None = None
+        # Wall time of the training loop without validation and checkpoints, over every session
+        # of the run (kept in checkpoints): what "wall time" means when runs are compared.
+        self.train_seconds = 0.0
         seed_everything(train['seed'] + dist.rank)
         self.model_config = resolve_model_config(self.experiment)
         if resume is not None and resume['model_config'] != self.model_config:
             self.model_config = resume['model_config']
-        self.build_model(load_pretrained=resume is None
-                         and self.experiment['model']['load_pretrained'])
+        init = self.experiment['model']['init_checkpoint'] if resume is None else None
+        self.build_model(load_pretrained=resume is None and init is None
+                         and self.experiment['model']['load_pretrained'], init_checkpoint=init)
         self.build_optimizer()
         self.train_loader = self.val_loader = None
         if data_path is not None:
@@ -112,10 +119,14 @@ class Trainer:
         self.checkpoints = CheckpointManager(self.out_dir, train['keep_last'])
 
     # ---- set-up -------------------------------------------------------------------------
-    def build_model(self, load_pretrained: bool) -> None:
-        """Build the network, its loss, and the DDP / SyncBatchNorm / channels_last wrapping."""
+    def build_model(self, load_pretrained: bool, init_checkpoint: str | None = None) -> None:
+        """Build the network (with the weights of init_checkpoint, when given), its loss, and
+        the DDP / SyncBatchNorm / channels_last wrapping."""
         train = self.experiment['train']
         model = build_model(self.model_config, load_pretrained=load_pretrained)
+        self.init_info = None
+        if init_checkpoint is not None:
+            self.init_info = load_init_weights(model, init_checkpoint, model.config)
         if self.dist.enabled and train['sync_batchnorm']:
             if self.device.type != 'cuda':
                 raise ConfigError('train.sync_batchnorm needs CUDA: PyTorch has no CPU '
@@ -155,11 +166,20 @@ class Trainer:
         return any_rank(flag, self.dist)
 
     # ---- one step -----------------------------------------------------------------------
+    def canonical_depth(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The batch's ground truth in the canonical camera: depth / (f_input / canonical_focal)
+        (training.finetune); a batch without intrinsics is taken as from that camera."""
+        depth = batch['depth']
+        if 'intrinsics' in batch:
+            depth = depth / focal_factor(batch['intrinsics'].double(),
+                                         float(self.model_config['canonical_focal'])).float()
+        return depth
+
     def forward_losses(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Run the network on a batch and return the loss terms (float32)."""
         images = batch['image'].to(self.device, non_blocking=True)
         images = images.contiguous(memory_format=self.memory_format)
-        depth = batch['depth'].to(self.device, non_blocking=True)
+        depth = self.canonical_depth(batch).to(self.device, non_blocking=True)
         with self.autocast():
             outputs = self.ddp_model(images)
         outputs = {key: value.float() for key, value in outputs.items()}
@@ -214,9 +234,14 @@ class Trainer:
                 outputs = self.model(images)
             pred = outputs['depth'].float().cpu().numpy()[:, 0]
             gt = batch['depth'].numpy()[:, 0]
+            if 'intrinsics' in batch:  # metric depth, as inference scales it
+                factor = focal_factor(batch['intrinsics'].double(),
+                                      float(self.model_config['canonical_focal']))
+                pred = pred * factor.numpy()[:, 0].astype(np.float32)
             if 'beyond' in outputs:
                 far = outputs['beyond'].float().cpu().numpy()[:, 0]
-                beyond_counts += beyond_counts_of(gt, far, self.model_config['max_depth'])
+                beyond_counts += beyond_counts_of(self.canonical_depth(batch).numpy()[:, 0],
+                                                  far, self.model_config['max_depth'])
             for index in range(len(pred)):
                 if not evaluation_mask(gt[index], val['metric_crop'], val['min_depth'],
                                        val['max_depth']).any():
@@ -254,6 +279,7 @@ class Trainer:
             'world_size': self.dist.world_size,
             'train_config': copy.deepcopy(self.experiment),
             'best_abs_rel': self.best_abs_rel,
+            'train_seconds': self.train_seconds,
         }
 
     def load_state(self, checkpoint: dict[str, Any]) -> None:
@@ -267,6 +293,7 @@ class Trainer:
         self.step, self.epoch = int(extra['step']), int(extra['epoch'])
         self.epoch_batch = int(extra['epoch_batch'])
         self.best_abs_rel = extra['best_abs_rel']
+        self.train_seconds = float(extra.get('train_seconds', 0.0))  # absent before it existed
         rng = extra['rng']
         restore_rng_state(rng[self.dist.rank] if self.dist.rank < len(rng) else rng[0])
 
@@ -290,7 +317,8 @@ class Trainer:
         improved = self.best_abs_rel is None or metrics['abs_rel'] < self.best_abs_rel
         if improved:
             self.best_abs_rel = metrics['abs_rel']
-        reporter.validation(self.step, metrics, examples, self.best_abs_rel)
+        reporter.validation(self.step, metrics, examples, self.best_abs_rel,
+                            self.train_seconds)
         return improved
 
     def batches(self):
@@ -308,11 +336,12 @@ class Trainer:
         train = self.experiment['train']
         total = train['iterations']
         if self.step >= total:
-            return RunResult('completed', self.step, None, self.best_abs_rel)
+            return RunResult('completed', self.step, None, self.best_abs_rel, self.train_seconds)
         ensure_writable_dir(self.out_dir)
         reporter = Reporter(self.out_dir, self.experiment, self.dist, total, self.step)
         status = 'completed'
         try:
+            tick = time.perf_counter()  # loading the batch counts as training time
             for batch in self.batches():
                 if self.step >= total:
                     break
@@ -321,9 +350,10 @@ class Trainer:
                 if losses is None:
                     status = 'interrupted'
                     break
+                now = time.perf_counter()
+                self.train_seconds += now - tick
                 reporter.train(self.step, losses, self.scheduler.get_last_lr()[0],
-                               len(batch['image']) * self.dist.world_size,
-                               time.perf_counter() - start)
+                               len(batch['image']) * self.dist.world_size, now - start)
                 final = self.step >= total
                 improved = self.maybe_validate(reporter, final)
                 every = train['checkpoint_every']
@@ -331,6 +361,7 @@ class Trainer:
                     self.save_checkpoint(best=improved)
                 if final:
                     break
+                tick = time.perf_counter()
             if status == 'interrupted':
                 self.save_checkpoint()
         except NonFiniteLossError as error:
@@ -339,7 +370,8 @@ class Trainer:
             raise NonFiniteLossError(f'{error}; training stopped, {kept}') from None
         finally:
             reporter.close()
-        return RunResult(status, self.step, self.checkpoints.last_path, self.best_abs_rel)
+        return RunResult(status, self.step, self.checkpoints.last_path, self.best_abs_rel,
+                         self.train_seconds)
 
 
 def read_resume_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
