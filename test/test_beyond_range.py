@@ -10,7 +10,12 @@ import torch
 
 from mono_depth_ros.datasets.kitti.io import KittiFormatError, read_dense_depth
 from mono_depth_ros.inference.estimator import check_input_size
-from mono_depth_ros.inference.network import BatchEstimator, BEYOND_THRESHOLD
+from mono_depth_ros.inference.network import (
+    BatchEstimator,
+    BEYOND_FAR_DEPTH,
+    BEYOND_THRESHOLD,
+    BEYOND_THRESHOLD_FAR,
+)
 from mono_depth_ros.networks import build_model, load_model_config
 from mono_depth_ros.training.losses import beyond_loss, beyond_mask, DepthLoss, valid_mask
 
@@ -90,6 +95,26 @@ def test_estimator_publishes_inf_beyond_range_and_leaves_it_out_of_the_cloud():
     assert np.isposinf(prediction.depth[:, :8]).all() and (prediction.depth[:, 8:] == 5.0).all()
     assert np.isnan(cloud[:, :8]).all() and np.isfinite(cloud[:, 8:]).all()
     assert 0.0 < BEYOND_THRESHOLD < 1.0
+
+
+class UnsureMaps(PlantedMaps):
+    """Columns: near 5 m and far 30 m, each with beyond-range probability 0.2, 0.4 and 0.6."""
+
+    def _maps(self, batch, confidence):
+        b, _, h, w = batch.shape
+        depth = torch.tensor([5.0, 5.0, 5.0, 30.0, 30.0, 30.0]).repeat(b, 1, h, 1)
+        beyond = torch.tensor([0.2, 0.4, 0.6, 0.2, 0.4, 0.6]).repeat(b, 1, h, 1)
+        return depth, None, beyond
+
+
+def test_an_unsure_head_calls_far_pixels_beyond_range_but_not_near_ones():
+    assert BEYOND_THRESHOLD_FAR < 0.4 < BEYOND_THRESHOLD and 5.0 < BEYOND_FAR_DEPTH <= 30.0
+    estimator = UnsureMaps()
+    estimator.input_size = check_input_size((4, 6))
+    estimator.canonical_focal = 100.0
+    depth = estimator.predict(np.zeros((4, 6, 3), np.uint8), fx=100.0).depth
+    # > 0.5 is beyond range at any depth; 0.4 only where the depth is far
+    np.testing.assert_array_equal(depth[0], [5.0, 5.0, np.inf, 30.0, np.inf, np.inf])
 
 
 def test_node_pipeline_publishes_inf_and_counts_the_share():

@@ -222,7 +222,7 @@ def test_eval_checkpoint_scores_cloud_and_confidence_as_the_node_publishes(
     assert evaluate.main(['--data-path', str(synth_world), '--split-file', str(split),
                           '--gt', 'dense', '--crop', 'none', '--checkpoint', checkpoint,
                           '--device', 'cpu', '--montage-frames', '0', '-p', 'cloud_stride=4',
-                          '-p', 'cloud_edge_threshold=0.2',
+                          '-p', 'cloud_edge_threshold=0.2', '-p', 'min_confidence=0',
                           '--output-dir', str(tmp_path / 'out')]) == 0
     report = json.loads((tmp_path / 'out' / 'metrics.json').read_text())
     assert report['output_settings']['cloud_stride'] == 4

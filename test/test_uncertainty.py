@@ -48,6 +48,14 @@ def test_score_averages_frames_and_pools_the_coverage_table(tmp_path):
     assert report['coverage_table'] == [
         {'min_confidence': 0.0, 'coverage': 1.0, 'abs_rel': 2.5},
         {'min_confidence': 0.25, 'coverage': 0.5, 'abs_rel': 2.5}]
+    # the least confident half of the pixels (0.1, 0.2) goes first: min_confidence 0.3 keeps
+    # errors 4, 3 (frame 1, confidences 0.4, 0.3) and 2, 1 (frame 2): half, mean 2.5
+    keep = {row['keep']: row for row in score.keep_table((1.0, 0.5, 0.25))}
+    assert keep[1.0] == {'keep': 1.0, 'min_confidence': 0.1, 'coverage': 1.0, 'abs_rel': 2.5}
+    assert keep[0.5] == {'keep': 0.5, 'min_confidence': 0.3, 'coverage': 0.5, 'abs_rel': 2.5}
+    # a quarter: confidence >= 0.4 keeps error 4 (frame 1) and 1 (frame 2)
+    assert keep[0.25] == {'keep': 0.25, 'min_confidence': 0.4, 'coverage': 0.25, 'abs_rel': 2.5}
+    assert report['keep_table'][0]['coverage'] == 1.0
     score.plot(str(tmp_path / 'sparsification.png'), 'test')
     assert (tmp_path / 'sparsification.png').stat().st_size > 1000
     with pytest.raises(ValueError, match='no frame with confidence'):

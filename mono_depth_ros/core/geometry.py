@@ -37,30 +37,60 @@ def decimate(array: np.ndarray, stride: int = 1) -> np.ndarray:
     return array[::stride, ::stride]
 
 
-def depth_edges(depth: np.ndarray, threshold: float) -> np.ndarray:
-    """True at pixels whose depth jumps by more than threshold (relative) to a 4-neighbour.
+def depth_jumps(depth: np.ndarray) -> np.ndarray:
+    """Per pixel, the largest relative depth jump to a 4-neighbour (0 where there is none).
 
-    The jump between neighbours z1, z2 is |z1 - z2| / min(z1, z2): both pixels of a
-    discontinuity are marked, and so is every pixel interpolated between a near and a far
-    surface (a flying pixel), while a smooth slanted surface (a road, 1/(v - cy) per row) is
-    not. A +inf neighbour (beyond range) is an infinite jump; NaN neighbours are ignored.
+    The jump between neighbours z1, z2 is |z1 - z2| / min(z1, z2). A +inf neighbour (beyond
+    range) is an infinite jump; NaN pixels and neighbours are ignored (jump 0).
     """
     depth = np.asarray(depth, dtype=np.float32)
     if depth.ndim != 2:
         raise ValueError(f'depth must be H×W, got shape {depth.shape}')
-    if not threshold > 0:
-        raise ValueError(f'threshold must be > 0, got {threshold}')
-    edges = np.zeros(depth.shape, dtype=bool)
+    jumps = np.zeros(depth.shape, dtype=np.float32)
     with np.errstate(invalid='ignore', divide='ignore'):
         for a, b in ((depth[:, :-1], depth[:, 1:]), (depth[:-1, :], depth[1:, :])):
-            big = np.abs(a - b) / np.minimum(a, b) > threshold  # inf next to finite: inf
+            jump = np.nan_to_num(np.abs(a - b) / np.minimum(a, b), nan=0.0, posinf=np.inf)
             if a.shape[1] < depth.shape[1]:  # horizontal neighbours
-                edges[:, :-1] |= big
-                edges[:, 1:] |= big
+                np.maximum(jumps[:, :-1], jump, out=jumps[:, :-1])
+                np.maximum(jumps[:, 1:], jump, out=jumps[:, 1:])
             else:
-                edges[:-1, :] |= big
-                edges[1:, :] |= big
-    return edges & np.isfinite(depth)
+                np.maximum(jumps[:-1, :], jump, out=jumps[:-1, :])
+                np.maximum(jumps[1:, :], jump, out=jumps[1:, :])
+    return jumps
+
+
+def depth_edges(depth: np.ndarray, threshold: float) -> np.ndarray:
+    """True at finite pixels whose depth jumps by more than threshold (relative) to a
+    4-neighbour (depth_jumps).
+
+    Both pixels of a discontinuity are marked, and so is every pixel interpolated between a
+    near and a far surface (a flying pixel), while a smooth slanted surface (a road,
+    1/(v - cy) per row) is not. A +inf neighbour (beyond range) is an infinite jump; NaN
+    neighbours are ignored.
+    """
+    if not threshold > 0:
+        raise ValueError(f'threshold must be > 0, got {threshold}')
+    depth = np.asarray(depth, dtype=np.float32)
+    return (depth_jumps(depth) > threshold) & np.isfinite(depth)
+
+
+def edge_confidence(jumps: np.ndarray, confidence: np.ndarray, window: int,
+                    scale: float) -> np.ndarray:
+    """Confidence lowered near depth edges: c / (1 + J / scale), J the largest depth_jumps
+    value (at most 10) within a window × window square around the pixel.
+
+    Depth at and beside a discontinuity (edges, flying pixels, thin objects) is where the
+    network errs most; a network's own confidence does not see that it is interpolating.
+    """
+    if np.shape(confidence) != np.shape(jumps):
+        raise ValueError(f'confidence {np.shape(confidence)} and depth jumps '
+                         f'{np.shape(jumps)} differ')
+    if window < 1 or not scale > 0:
+        raise ValueError(f'window must be >= 1 and scale > 0, got {window} and {scale}')
+    capped = np.minimum(jumps, 10.0).astype(np.float32)
+    if window > 1:
+        capped = cv2.dilate(capped, np.ones((window, window), np.uint8))
+    return (np.asarray(confidence, dtype=np.float32) / (1.0 + capped / scale)).astype(np.float32)
 
 
 def valid_depth_mask(depth: np.ndarray) -> np.ndarray:

@@ -148,7 +148,7 @@ class CheckpointPredictor:
             depth_range=(settings.min_depth, settings.max_depth), confidence=True)
         outputs = compute_outputs(prediction.depth, prediction.confidence, image, intrinsics,
                                   settings, grid)
-        return FramePrediction(prediction.depth, outputs.depth, prediction.confidence,
+        return FramePrediction(prediction.depth, outputs.depth, outputs.confidence,
                                outputs.points, settings.cloud_stride)
 
 

@@ -16,6 +16,11 @@ import numpy as np
 FRACTIONS = np.round(np.arange(0.0, 1.0, 0.02), 2)
 # Confidence thresholds of the coverage table (what min_confidence trades).
 THRESHOLDS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
+# Shares of the pixels the keep table keeps: the min_confidence that keeps each (any model's
+# confidence scale, however small its values).
+KEEP_SHARES = (1.0, 0.9, 0.75, 0.5, 0.25, 0.1)
+# Confidences are pooled in this many bins over [0, 1] for the keep table.
+HISTOGRAM_BINS = 10000
 
 
 def sparsification(errors: np.ndarray, removal_order: np.ndarray,
@@ -69,6 +74,8 @@ class SparsificationScore:
         self.counts = np.zeros(len(self.thresholds))
         self.error_sums = np.zeros(len(self.thresholds))
         self.total = 0
+        self.histogram = np.zeros(HISTOGRAM_BINS)         # pixels per confidence bin
+        self.histogram_errors = np.zeros(HISTOGRAM_BINS)  # their summed errors
 
     def add(self, errors: np.ndarray, confidence: np.ndarray) -> None:
         """Add one frame: per-pixel abs_rel errors of its scored pixels and their confidence."""
@@ -84,10 +91,27 @@ class SparsificationScore:
             self.counts[i] += kept.sum()
             self.error_sums[i] += errors[kept].sum()
         self.total += errors.size
+        bins = np.clip((confidence * HISTOGRAM_BINS).astype(np.int64), 0, HISTOGRAM_BINS - 1)
+        self.histogram += np.bincount(bins, minlength=HISTOGRAM_BINS)
+        self.histogram_errors += np.bincount(bins, weights=errors, minlength=HISTOGRAM_BINS)
+
+    def keep_table(self, shares: Sequence[float] = KEEP_SHARES) -> list[dict]:
+        """Per share: the largest min_confidence (a bin edge) that keeps at least that share of
+        the pixels, the share it keeps (coverage) and their abs_rel."""
+        kept = np.cumsum(self.histogram[::-1])[::-1]  # pixels with confidence >= bin k's edge
+        errors = np.cumsum(self.histogram_errors[::-1])[::-1]
+        rows = []
+        for share in shares:
+            k = int(np.nonzero(kept >= share * self.total - 1e-9)[0].max())
+            rows.append({'keep': share, 'min_confidence': k / HISTOGRAM_BINS,
+                         'coverage': float(kept[k] / self.total),
+                         'abs_rel': float(errors[k] / kept[k])})
+        return rows
 
     def report(self) -> dict:
         """Averaged curves, AUSE of the confidence and of a random order, their ratio, and the
-        table: per threshold the share of pixels kept (coverage) and their abs_rel."""
+        tables: per threshold the share of pixels kept (coverage) and their abs_rel, and the
+        same at the thresholds that keep KEEP_SHARES (keep_table)."""
         if not self.frames:
             raise ValueError('no frame with confidence was scored')
         curves = {name: total / self.frames for name, total in self.sums.items()}
@@ -100,7 +124,7 @@ class SparsificationScore:
                 'curves': {name: curve.tolist() for name, curve in curves.items()},
                 'ause': ause_conf, 'ause_random': ause_random,
                 'ause_ratio': ause_conf / ause_random if ause_random > 0 else float('nan'),
-                'coverage_table': table}
+                'coverage_table': table, 'keep_table': self.keep_table()}
 
     def plot(self, path: str, title: str) -> None:
         """Write the averaged curves (abs_rel of the pixels left vs fraction removed) as PNG."""

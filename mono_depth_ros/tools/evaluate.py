@@ -120,8 +120,8 @@ def published_lines(report: dict) -> list[str]:
         lines.append(f'confidence: AUSE {sparse["ause"]:.4f} vs {sparse["ause_random"]:.4f} for '
                      f'a random order (ratio {sparse["ause_ratio"]:.2f})')
         lines.append('  min_confidence  coverage  abs_rel')
-        lines += [f'  {row["min_confidence"]:>14.2f}  {100 * row["coverage"]:>7.1f}%  '
-                  f'{row["abs_rel"]:.4f}' for row in sparse['coverage_table']]
+        lines += [f'  {row["min_confidence"]:>14.4f}  {100 * row["coverage"]:>7.1f}%  '
+                  f'{row["abs_rel"]:.4f}' for row in sparse['keep_table']]
     return lines
 
 
