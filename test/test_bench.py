@@ -2,8 +2,8 @@
 
 import json
 import math
+import mmap
 
-import numpy as np
 import pytest
 import torch
 
@@ -68,8 +68,12 @@ def test_gpu_peak_table_and_cpu_probe():
 def test_peak_rss_window_sees_an_allocation():
     cpu = torch.device('cpu')
     start = reset_peak_memory(cpu)
-    block = np.ones(64 * 2 ** 20 // 8)  # 64 MiB, touched
-    del block
+    # 64 MiB of fresh pages (a new anonymous mapping: malloc could hand back memory that is
+    # still resident from an earlier test, which would not raise the RSS), every page touched
+    block = mmap.mmap(-1, 64 * 2 ** 20)
+    for offset in range(0, len(block), mmap.PAGESIZE):
+        block[offset] = 1
+    block.close()
     peak, kind = peak_memory_mib(cpu)
     assert kind.startswith('rss_peak') and peak - start > 50.0
 
@@ -95,6 +99,12 @@ def test_ratios_and_markdown():
     assert '| msfusion_r18 | 352×1216 | fast |' in text and '50.0 |' in text
     assert '| 45.00 | 2.50 | 3 |' in text  # frames/s, first call in s, peak memory
     assert '1.25× (target ≥ 1.5×: NOT met)' in text
+    node = {'model': 'msfusion_r18', 'input_size': [192, 640], 'count': 60, 'lost': 0}
+    results['node'] = [{**node, 'backend': 'node (torch)', 'p50_ms': 500.0, 'p99_ms': 900.0},
+                       {**node, 'backend': 'node (fast)', 'p50_ms': 400.0, 'p99_ms': 1000.0}]
+    text = markdown(results)
+    assert '| msfusion_r18 | 192×640 | node (fast) | 400.0 | 1000.0 | 2.50 | 60 | 0 |' in text
+    assert 'node p99 ≤ 2× p50 (steady latency): 1 of 2 runs (NOT met)' in text
 
 
 def test_camera_rigs_share_topics_and_report_totals():

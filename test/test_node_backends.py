@@ -74,7 +74,9 @@ def test_node_fast_backend_cloud_from_predict_points(tiny_checkpoint, tmp_path):
     namespace = '/node_fast_test'
     process = start_node(namespace, tmp_path / 'node.log', {
         'checkpoint': str(tiny_checkpoint), 'backend': 'fast', 'device': 'cpu',
-        'cloud_stride': 3, 'max_range': 0.0, 'camera_info_timeout': 600.0})
+        'cloud_stride': 3, 'max_range': 0.0, 'camera_info_timeout': 600.0,
+        # no cloud filter: min_confidence > 0 would make the node compute confidence
+        'min_confidence': 0.0, 'cloud_edge_threshold': 0.0})
     harness = Harness(namespace, outputs=('depth', 'points'))  # nobody wants confidence
     try:
         harness.wait_for_node(process)

@@ -42,6 +42,8 @@ def node(tiny_checkpoint, tmp_path_factory):
     log = tmp_path_factory.mktemp('node') / 'node.log'
     process = start_node(NAMESPACE, log, {
         'checkpoint': tiny_checkpoint, 'device': 'cpu', 'cloud_stride': 1, 'max_range': 0.0,
+        # the cloud's filters off: every pixel with a depth is a point (filters: test_flying_*)
+        'min_confidence': 0.0, 'cloud_edge_threshold': 0.0,
         'camera_info_timeout': 600.0, 'diagnostics_period': 0.2, 'error_log_period': 600.0})
     harness = Harness(NAMESPACE)
     try:
@@ -217,3 +219,21 @@ def test_a_burst_is_dropped_to_the_newest_frame_instead_of_queued(node):
     assert processed == sorted(processed) and processed[-1] == sent[-1]
     assert harness.spin_until(
         lambda: int(harness.diagnostics[-1]['dropped_busy']) > dropped_before, 5.0, process)
+
+
+def test_an_image_without_its_camera_info_gets_the_latest_one_after_the_wait(node):
+    process, harness, log = node
+    stamp = next_stamp()
+    rgb, image, info = frame(stamp, seed=3)
+    harness.send_until_output(process, image, info)
+    # the next image's CameraInfo never comes: after camera_info_wait (0.05 s) the camera's
+    # latest stands in (the same calibration), and the frame is counted as such
+    later = next_stamp()
+    _, lone_image, _ = frame(later, seed=4)
+    harness.send_until_output(process, lone_image, None, 'depth/camera_info')
+    depth_info = harness.outputs_with_stamp('depth/camera_info', later)[0]
+    np.testing.assert_allclose(depth_info.k, info.k)
+    assert harness.spin_until(
+        lambda: int(harness.diagnostics[-1].get('latest_camera_info', 0)) >= 1, 10.0, process)
+    # the node's DDS set-up is logged once at start (the large-message profile by default)
+    assert 'DDS: ' in log.read_text()

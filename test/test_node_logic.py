@@ -148,18 +148,27 @@ def test_outputs_cloud_uses_calibrated_principal_point_and_stride():
 
 
 def test_outputs_filter_by_range_and_confidence_unorganised():
-    depth = np.array([[2.0, 30.0], [5.0, 0.01]], np.float32)
-    confidence = np.array([[0.9, 0.9], [0.1, 0.9]], np.float32)
-    rgb = np.zeros((2, 2, 3), np.uint8)
+    # 2×2 blocks of 12×12 pixels: 2 m, 30 m / 5 m, 0.01 m
+    blocks = np.array([[2.0, 30.0], [5.0, 0.01]], np.float32)
+    depth = np.kron(blocks, np.ones((12, 12), np.float32))
+    confidence = np.kron(np.array([[0.9, 0.9], [0.1, 0.9]], np.float32),
+                         np.ones((12, 12), np.float32))
+    rgb = np.zeros((24, 24, 3), np.uint8)
     settings = OutputSettings(min_depth=0.1, max_depth=80.0, max_range=20.0,
                               min_confidence=0.5, cloud_organized=False)
     out = compute_outputs(depth, confidence, rgb, (10.0, 10.0, 0.0, 0.0), settings)
-    # 30 m is out of range, 5 m has low confidence, 0.01 m is below min_depth: one point left
-    assert out.points.shape == (1, 3) and out.points[0, 2] == 2.0
-    assert np.isnan(out.depth[1, 1]) and out.depth[0, 1] == 30.0
+    # 30 m is out of range, 5 m has low confidence, 0.01 m is below min_depth; of the 2 m
+    # block, the confidence near its depth edges (within 4 pixels of rows/columns 11|12) is
+    # lowered below 0.5: rows and columns 0..6 are left
+    assert out.points.shape == (49, 3) and (out.points[:, 2] == 2.0).all()
+    assert np.isnan(out.depth[23, 23]) and out.depth[0, 23] == 30.0
+    # row 7 sees the 2 → 5 m jump of rows 11|12 (1.5): 0.9 / (1 + 1.5 / 0.03)
+    assert out.confidence[0, 0] == pytest.approx(0.9, rel=1e-6)
+    assert out.confidence[7, 0] == pytest.approx(0.9 / 51, rel=1e-5)
     organised = compute_outputs(depth, confidence, rgb, (10.0, 10.0, 0.0, 0.0),
                                 OutputSettings(max_range=20.0, min_confidence=0.5))
-    assert np.isfinite(organised.points[..., 2]).tolist() == [[True, False], [False, False]]
+    kept = np.isfinite(organised.points[..., 2])
+    assert kept[:7, :7].all() and kept.sum() == 49
 
 
 def test_outputs_from_a_precomputed_grid_equal_the_numpy_cloud():
@@ -252,3 +261,27 @@ def test_a_batch_of_cameras_gives_each_frame_its_single_frame_outputs():
     assert np.isnan(batch[1].depth[~valid[1]]).all()
     estimate_batch_outputs(estimator, images, intrinsics, settings, [False, False], valid)
     assert estimator.calls[-1] == ('predict_batch', 2, False)  # nobody wants confidence
+
+
+def test_latest_slots_swap_returns_the_replaced_item_and_discard_checks_it():
+    slots = LatestSlots()
+    assert slots.swap('cam', 'a') is LatestSlots.NOTHING
+    assert slots.swap('cam', 'b') == 'a'
+    slots.discard('cam', lambda item: item == 'a')  # not the pending one: kept
+    slots.discard('other', lambda item: True)       # no such key: nothing happens
+    assert slots.take_all(timeout=0.0) == {'cam': 'b'}
+    slots.put('cam', 'c')
+    slots.discard('cam', lambda item: item == 'c')
+    assert slots.take_all(timeout=0.0) == {}
+
+
+def test_stamp_matcher_latest_info_for_and_discard_image():
+    matcher = StampMatcher(tolerance_ns=10)
+    assert matcher.latest() is None
+    matcher.add_info(100, 'info100')
+    matcher.add_info(200, 'info200')
+    assert matcher.latest() == 'info200' and matcher.info_for(195) == 'info200'
+    assert matcher.info_for(150) is None
+    assert matcher.add_image(300, 'img300') == (None, 0)
+    matcher.discard_image(300)  # taken without its info: the info must not pair it later
+    assert matcher.add_info(300, 'info300') == (None, 0)

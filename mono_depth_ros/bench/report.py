@@ -8,6 +8,8 @@ from pathlib import Path
 # The issue's target: msfusion_r18 at least this many times fcrn_r50's throughput.
 TARGET_RATIO = 1.5
 TARGET_PAIR = ('msfusion_r18', 'fcrn_r50')
+# Steady latency: the node's end-to-end p99 at most this many times its p50.
+TARGET_TAIL = 2.0
 
 
 def size_text(size: list[int] | tuple[int, int]) -> str:
@@ -74,13 +76,17 @@ def markdown(results: dict) -> str:
     if results['node']:
         lines += ['Node end to end over DDS (image in → depth and cloud out, '
                   f'{size_text(results["settings"]["camera_size"])} camera images):', '',
-                  '| model | network input | backend | p50 (ms) | p99 (ms) | frames | lost |',
-                  '|---|---|---|---:|---:|---:|---:|']
+                  '| model | network input | backend | p50 (ms) | p99 (ms) | p99 / p50 | frames '
+                  '| lost |',
+                  '|---|---|---|---:|---:|---:|---:|---:|']
         for r in results['node']:
             lines.append(f'| {r["model"]} | {size_text(r["input_size"])} | {r["backend"]} | '
-                         f'{_num(r["p50_ms"])} | {_num(r["p99_ms"])} | {r["count"]} | '
-                         f'{r["lost"]} |')
-        lines.append('')
+                         f'{_num(r["p50_ms"])} | {_num(r["p99_ms"])} | '
+                         f'{_num(r["p99_ms"] / r["p50_ms"], 2)} | {r["count"]} | {r["lost"]} |')
+        steady = [r for r in results['node'] if r['p99_ms'] <= TARGET_TAIL * r['p50_ms']]
+        verdict = 'met' if len(steady) == len(results['node']) else 'NOT met'
+        lines += ['', f'- node p99 ≤ {TARGET_TAIL:g}× p50 (steady latency): {len(steady)} of '
+                  f'{len(results["node"])} runs ({verdict})', '']
     if results.get('cameras'):
         lines += [*camera_lines(results['cameras']), '']
     for ratio in results['ratios']:

@@ -5,6 +5,11 @@ reads C/image (or C/image/compressed) and C/camera_info and publishes C/depth, C
 (camera '' uses the node's own topics). Callbacks only match images with their CameraInfo and
 put the pair in the node's newest-frame slots under the camera's name; the node's worker runs
 the network on the frames of all cameras at once and hands each channel its result.
+
+An image whose CameraInfo has not arrived yet goes to the slots too, once the camera has sent a
+CameraInfo before: the worker waits for its own at most `camera_info_wait` seconds (resolve),
+then takes the camera's latest. A CameraInfo that DDS delivers late (seconds, when a reliable
+sample is recovered by a heartbeat) then costs that wait, not the frame's whole latency.
 """
 
 import re
@@ -27,6 +32,9 @@ from mono_depth_ros.ros.depth_messages import (
 from mono_depth_ros.ros.node_logic import ErrorThrottle, FrameStats, LatestSlots, StampMatcher
 from mono_depth_ros.ros.pipeline import FramePipeline, FrameResult, PreparedFrame
 from mono_depth_ros.ros.stamps import header_ns, seconds_to_ns
+
+# Slot item marker: the image's own CameraInfo had not arrived when it was queued.
+PENDING = object()
 
 
 def qos(name: str) -> QoSProfile:
@@ -56,10 +64,11 @@ class CameraChannel:
         self.throttle = ErrorThrottle(params['error_log_period'])
         self.matcher = StampMatcher(seconds_to_ns(params['stamp_tolerance']))
         self._lock = threading.Lock()
+        self._info_arrived = threading.Condition(self._lock)
+        self._queued = self._taken = None   # newest frame queued, newest the worker took
         self._subs: list[Any] = []
         self._slots: LatestSlots | None = None
         self._first_image_at: float | None = None
-        self._last_info_at: float | None = None
         self._fallback_logged = self._unrectified_warned = False
         self._errors_reported = self._unmatched_reported = 0
 
@@ -74,7 +83,8 @@ class CameraChannel:
         with self._lock:
             self._slots = slots
             self.matcher = StampMatcher(seconds_to_ns(self.node.params['stamp_tolerance']))
-            self._first_image_at = self._last_info_at = None
+            self._first_image_at = None
+            self._queued = self._taken = None
         self._subs = [
             self.node.create_subscription(self.image_type, self.image_topic, self._on_image,
                                           in_qos),
@@ -104,8 +114,8 @@ class CameraChannel:
     def _on_camera_info(self, msg: CameraInfo) -> None:
         """Buffer a CameraInfo; queue the waiting image it completes."""
         with self._lock:
-            self._last_info_at = time.monotonic()
             pair, given_up = self.matcher.add_info(header_ns(msg), msg)
+            self._info_arrived.notify_all()
         self._count_unmatched(given_up)
         if pair is not None:
             self._enqueue(*pair)
@@ -121,12 +131,14 @@ class CameraChannel:
             return
         frame, given_up = (msg, now), 0
         with self._lock:
-            silent_since = self._last_info_at or self._first_image_at
-            if now - silent_since >= self.node.params['camera_info_timeout']:
+            never = self.matcher.latest() is None  # no CameraInfo since activation
+            if never and now - self._first_image_at >= self.node.params['camera_info_timeout']:
                 self._warn_fallback()
                 pair = (frame, None)
             else:
                 pair, given_up = self.matcher.add_image(header_ns(msg), frame)
+                if pair is None and self.matcher.latest() is not None:
+                    pair = (frame, PENDING)   # the worker resolves it (resolve)
         self._count_unmatched(given_up)
         if pair is not None:
             self._enqueue(*pair)
@@ -156,12 +168,51 @@ class CameraChannel:
         return self.node.resolve_topic_name(topic)
 
     def _enqueue(self, frame, info) -> None:
-        """Put a matched frame in this camera's slot; a replaced frame counts as dropped."""
-        if info is not None:
-            self._fallback_logged = False
-        slots = self._slots
-        if slots is not None and slots.put(self.name, (frame, info)):
-            self.stats.count('dropped_busy')
+        """Put a frame (with its CameraInfo, PENDING or None: fallback) in this camera's slot.
+
+        Frames are ordered by arrival (frame[1], monotonic; stamps may jump back when a bag
+        loops): a replaced frame, or one older than the frame already queued, counts as dropped;
+        the same frame again (its CameraInfo arrived after it was queued PENDING) replaces
+        itself, or is left alone once the worker took it.
+        """
+        with self._lock:
+            if info is not None:
+                self._fallback_logged = False
+            slots = self._slots
+            if slots is None or frame is self._taken:
+                return
+            if self._queued is not None and frame[1] < self._queued[1]:
+                self.stats.count('dropped_busy')   # a newer frame is queued or done
+                return
+            self._queued = frame
+            old = slots.swap(self.name, (frame, info))
+            if old is not LatestSlots.NOTHING and old[0] is not frame:
+                self.stats.count('dropped_busy')
+                if old[1] is PENDING:  # its CameraInfo must not queue it again
+                    self.matcher.discard_image(header_ns(old[0][0]))
+
+    def resolve(self, frame, info) -> CameraInfo | None:
+        """Worker side: the CameraInfo of a frame taken from the slots (None: fallback).
+
+        A PENDING frame waits at most camera_info_wait for its own CameraInfo, then gets the
+        camera's latest (counted in latest_camera_info). The frame is never queued again.
+        """
+        stamp = header_ns(frame[0])
+        with self._lock:
+            self._taken = frame
+            if self._slots is not None:  # a copy queued while the worker took this one
+                self._slots.discard(self.name, lambda item: item[0] is frame)
+            if info is not PENDING:
+                return info
+            deadline = frame[1] + self.node.params['camera_info_wait']
+            self._info_arrived.wait_for(lambda: self.matcher.info_for(stamp) is not None,
+                                        timeout=max(0.0, deadline - time.monotonic()))
+            info = self.matcher.info_for(stamp)
+            self.matcher.discard_image(stamp)
+            if info is None:
+                info = self.matcher.latest()
+                self.stats.count('latest_camera_info')
+            return info
 
     def prepare(self, pipeline: FramePipeline, frame, info: CameraInfo | None
                 ) -> PreparedFrame | None:
@@ -218,3 +269,4 @@ class CameraChannel:
         warning = 'no CameraInfo: using KITTI fallback intrinsics' if fallback else \
             'images without a CameraInfo of the same stamp' if unmatched else ''
         return diagnostic_status(stats, info, warning, camera=self.name, state=state)
+

@@ -31,6 +31,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from mono_depth_ros.inference.backends import release_device_memory
 from mono_depth_ros.inference.outputs import OutputSettings
 from mono_depth_ros.ros.camera import CameraChannel
+from mono_depth_ros.ros.dds import configure_dds
 from mono_depth_ros.ros.depth_messages import (
     diagnostic_status,
     diagnostics_message,
@@ -260,7 +261,7 @@ class MonoDepthNode(LifecycleNode):
         batch = []
         for name, (frame, info) in ready.items():
             channel = self.channels[name]
-            prepared = channel.prepare(self.pipeline, frame, info)
+            prepared = channel.prepare(self.pipeline, frame, channel.resolve(frame, info))
             if prepared is not None:
                 batch.append((channel, prepared, frame[1]))
         if batch:
@@ -308,10 +309,12 @@ class MonoDepthNode(LifecycleNode):
 def main(args: list[str] | None = None) -> int:
     """Run mono_depth_node until shut down (SIGINT or the shutdown transition); exit 1 with a
     message when autostart cannot bring it up."""
+    dds = configure_dds()  # before rclpy.init: Fast DDS reads its profile when it starts
     rclpy.init(args=args)
     node = None
     try:
         node = MonoDepthNode()
+        node.get_logger().info(dds)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         while rclpy.ok() and node.state != 'finalized':

@@ -5,6 +5,7 @@ ROS. Stamps are integer nanoseconds; clocks are time.monotonic() seconds passed 
 """
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 import threading
 from typing import Any
@@ -19,11 +20,14 @@ from mono_depth_ros.core.stats import percentile
 CAMERA_INFO_BUFFER = 10
 # Frames over which rate and latency percentiles are computed.
 STATS_WINDOW = 100
+_NOTHING = object()
 
 
 class LatestSlots:
     """One queue of one per key (camera): put() replaces that key's pending item (counted as
     dropped), take_all() waits for any and removes every pending item at once (one batch)."""
+
+    NOTHING = _NOTHING
 
     def __init__(self) -> None:
         self._items: dict[Any, Any] = {}
@@ -32,11 +36,22 @@ class LatestSlots:
 
     def put(self, key: Any, item: Any) -> bool:
         """Store item as key's pending one; return True if it replaced an unprocessed item."""
+        return self.swap(key, item) is not _NOTHING
+
+    def swap(self, key: Any, item: Any) -> Any:
+        """Store item as key's pending one; return the unprocessed item it replaced, or
+        LatestSlots.NOTHING."""
         with self._cond:
-            replaced = key in self._items
+            old = self._items.get(key, _NOTHING)
             self._items[key] = item
             self._cond.notify()
-            return replaced
+            return old
+
+    def discard(self, key: Any, predicate: Callable[[Any], bool]) -> None:
+        """Remove key's pending item if predicate(item) is true."""
+        with self._cond:
+            if key in self._items and predicate(self._items[key]):
+                del self._items[key]
 
     def take_all(self, timeout: float | None = None) -> dict[Any, Any]:
         """Remove and return every pending item by key, waiting up to timeout for one; {} if
@@ -82,6 +97,18 @@ class StampMatcher:
             if gap <= self.tolerance_ns and (best_gap is None or gap < best_gap):
                 best, best_gap = info, gap
         return best
+
+    def latest(self) -> Any:
+        """The info that arrived last, or None."""
+        return self._infos[-1][1] if self._infos else None
+
+    def info_for(self, stamp_ns: int) -> Any:
+        """The buffered info of stamp_ns (within the tolerance), or None."""
+        return self._find_info(int(stamp_ns))
+
+    def discard_image(self, stamp_ns: int) -> None:
+        """Stop waiting for the info of the image with this stamp (it was taken without)."""
+        self._waiting = deque(item for item in self._waiting if item[0] != int(stamp_ns))
 
     def add_info(self, stamp_ns: int, info: Any) -> tuple[tuple[Any, Any] | None, int]:
         """Buffer an info; pair it with its waiting image, giving up the older waiting ones."""
@@ -135,6 +162,7 @@ class FrameStats:
     processed: int = 0
     dropped_busy: int = 0
     dropped_unmatched: int = 0
+    latest_camera_info: int = 0   # processed with the camera's latest CameraInfo (theirs late)
     invalid: int = 0
     skipped_no_subscribers: int = 0
     batched: int = 0              # processed in one network batch with other cameras' frames
@@ -174,7 +202,8 @@ class FrameStats:
             times = list(self._done_times)
             beyond = list(self._beyond)
             result = {name: getattr(self, name) for name in (
-                'received', 'processed', 'dropped_busy', 'dropped_unmatched', 'invalid',
+                'received', 'processed', 'dropped_busy', 'dropped_unmatched',
+                'latest_camera_info', 'invalid',
                 'skipped_no_subscribers', 'batched', 'errors', 'last_error')}
         span = times[-1] - times[0] if len(times) > 1 else 0.0
         result['rate_hz'] = (len(times) - 1) / span if span > 0 else 0.0

@@ -98,8 +98,13 @@ SPECS: tuple[ParamSpec, ...] = (
               '(warned once when D ≠ 0).', choices=RECTIFY_MODES),
     ParamSpec('stamp_tolerance', float, 'Seconds within which an image and a CameraInfo stamp '
               'count as the same frame.', range=(0.0, 1.0)),
-    ParamSpec('camera_info_timeout', float, 'Seconds without CameraInfo before falling back to '
-              'the KITTI intrinsics scaled to the image size (with a warning).',
+    ParamSpec('camera_info_wait', float, 'Seconds an image waits for the CameraInfo of its '
+              'stamp once the camera has sent one before; then the latest CameraInfo stands in '
+              '(a fixed calibration), so a late or lost CameraInfo does not hold the frame up.',
+              range=(0.0, 1.0)),
+    ParamSpec('camera_info_timeout', float, 'Seconds from the first image without any '
+              'CameraInfo before falling back to the KITTI intrinsics scaled to the image size '
+              '(with a warning); once one has arrived, the latest stands in for late ones.',
               range=(0.0, 3600.0)),
     ParamSpec('output_qos', str, 'QoS of the outputs: reliable (RViz, bags, depth_image_proc) '
               'or sensor_data (best effort).',
