@@ -205,3 +205,13 @@ class Harness:
         self.executor.shutdown()
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
+
+
+def make_node(context, **params):
+    """A MonoDepthNode in this process with parameter overrides."""
+    from rclpy.parameter import Parameter
+
+    from mono_depth_ros.ros.node import MonoDepthNode
+
+    return MonoDepthNode(context=context, parameter_overrides=[
+        Parameter(name, value=value) for name, value in params.items()])

@@ -7,7 +7,15 @@ import weakref
 import pytest
 
 pytest.importorskip('rclpy')
-from node_harness import Harness, image_msg, info_msg, make_image, start_node, stop_node  # noqa: E402
+from node_harness import (  # noqa: E402
+    Harness,
+    image_msg,
+    info_msg,
+    make_image,
+    make_node,
+    start_node,
+    stop_node,
+)
 
 pytestmark = pytest.mark.ros
 
@@ -36,6 +44,9 @@ def test_transitions_through_the_lifecycle_services(tiny_checkpoint, tmp_path):
 
         assert harness.change_state('deactivate')
         assert harness.get_state() == 'inactive'
+        # a diagnostics message sent after the transition (an earlier one may predate frame 1)
+        assert harness.spin_until(
+            lambda: harness.diagnostics[-1]['lifecycle_state'] == 'inactive', 5.0, process)
         received = int(harness.diagnostics[-1]['received'])
         for sec in range(2, 8):  # images keep arriving, nothing comes out
             image, info = frame(sec)
@@ -68,34 +79,13 @@ def test_transitions_through_the_lifecycle_services(tiny_checkpoint, tmp_path):
         stop_node(process)
 
 
-@pytest.fixture
-def context():
-    """A fresh rclpy context for constructing nodes in this process."""
-    import rclpy
-    from rclpy.context import Context
-
-    ctx = Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.shutdown(context=ctx)
-
-
-def make_node(context, **params):
-    """A MonoDepthNode in this process with parameter overrides."""
-    from rclpy.parameter import Parameter
-
-    from mono_depth_ros.ros.node import MonoDepthNode
-
-    return MonoDepthNode(context=context, parameter_overrides=[
-        Parameter(name, value=value) for name, value in params.items()])
-
-
-def test_a_failed_configure_leaves_the_node_unconfigured_with_the_reason(context, tmp_path,
+def test_a_failed_configure_leaves_the_node_unconfigured_with_the_reason(rclpy_context,
+                                                                          tmp_path,
                                                                           tiny_checkpoint):
     from rclpy.lifecycle import TransitionCallbackReturn
     from rclpy.parameter import Parameter
 
-    node = make_node(context, autostart=False, checkpoint=str(tmp_path / 'missing.pt'))
+    node = make_node(rclpy_context, autostart=False, checkpoint=str(tmp_path / 'missing.pt'))
     try:
         assert node.state == 'unconfigured' and node.estimator is None
         assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
@@ -103,7 +93,7 @@ def test_a_failed_configure_leaves_the_node_unconfigured_with_the_reason(context
         assert 'checkpoint file not found' in str(node.failure)
     finally:
         node.destroy_node()
-    node = make_node(context, autostart=False, checkpoint=tiny_checkpoint, device='cpu',
+    node = make_node(rclpy_context, autostart=False, checkpoint=tiny_checkpoint, device='cpu',
                      cloud_stride=0)
     try:
         assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
@@ -128,8 +118,9 @@ class PickyPipeline:
         return [FrameResult({}, 0.0) for _ in frames]
 
 
-def test_a_bad_frame_costs_only_its_camera_and_cleanup_frees_the_model(context, tiny_checkpoint):
-    node = make_node(context, checkpoint=tiny_checkpoint, device='cpu',
+def test_a_bad_frame_costs_only_its_camera_and_cleanup_frees_the_model(rclpy_context,
+                                                                        tiny_checkpoint):
+    node = make_node(rclpy_context, checkpoint=tiny_checkpoint, device='cpu',
                      cameras=['cam_a', 'cam_b'])
     try:
         assert node.state == 'active' and set(node.channels) == {'cam_a', 'cam_b'}

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 pytest.importorskip('rclpy')
+from node_harness import make_node  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -27,18 +28,6 @@ def test_missing_checkpoint_ends_the_process_with_a_message():
     assert 'set the parameter checkpoint' in result.stderr
 
 
-@pytest.fixture
-def context():
-    """A fresh rclpy context for constructing nodes in this process."""
-    import rclpy
-    from rclpy.context import Context
-
-    ctx = Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.shutdown(context=ctx)
-
-
 @pytest.mark.parametrize('params, message', [
     ({}, 'set the parameter checkpoint to a .pt file'),
     ({'allow_random_weights': True, 'device': 'gpu'},
@@ -53,13 +42,9 @@ def context():
      "parameter 'cameras' lists ['cam_a'] more than once"),
     ({'allow_random_weights': True, 'cameras': 'cam_a'}, "parameter 'cameras'"),
 ])
-def test_bad_parameters_fail_at_start_saying_what_to_set(context, params, message):
-    from rclpy.parameter import Parameter
-
-    from mono_depth_ros.ros.node import MonoDepthNode
+def test_bad_parameters_fail_at_start_saying_what_to_set(rclpy_context, params, message):
     from mono_depth_ros.ros.params import ParamError
 
-    overrides = [Parameter(name, value=value) for name, value in params.items()]
     with pytest.raises(ParamError) as error:
-        MonoDepthNode(context=context, parameter_overrides=overrides)
+        make_node(rclpy_context, **params)
     assert message in str(error.value)

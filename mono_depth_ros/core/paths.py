@@ -1,8 +1,13 @@
-"""Where the package's shared folders (config, models, launch) are, in a checkout or installed."""
+"""Where the package's shared folders (config, models, launch) are, in a checkout or installed;
+and files written whole or not at all (atomic_output)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 import os
 from pathlib import Path
 import sys
+import tempfile
+from typing import BinaryIO
 
 PACKAGE = 'mono_depth_ros'
 _HERE = Path(__file__).resolve()
@@ -35,3 +40,26 @@ def find_share_file(folder: str, name: str) -> Path:
     if found is None:
         raise FileNotFoundError(f'{name} not found; looked in {[str(c) for c in candidates]}')
     return found
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike, fsync: bool = False) -> Iterator[BinaryIO]:
+    """A binary stream whose content replaces path only if the block ends without error.
+
+    It is a temporary file in path's folder, renamed over path (os.replace) at the end, so an
+    interruption leaves the old file or the new one, never a part of one; fsync also flushes it
+    to the disk first (checkpoints).
+    """
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(handle, 'wb') as stream:
+            yield stream
+            if fsync:
+                stream.flush()
+                os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

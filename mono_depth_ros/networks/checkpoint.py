@@ -9,13 +9,13 @@ strings, lists, tuples and dicts only (store RNG states as tensors or lists, not
 
 import os
 from pathlib import Path
-import tempfile
 from typing import Any
 
 import torch
 from torch import nn
 
 from mono_depth_ros.core.config import ConfigError
+from mono_depth_ros.core.paths import atomic_output
 from mono_depth_ros.networks import build_model
 
 CHECKPOINT_FORMAT = 'mono_depth_ros/checkpoint/v1'
@@ -47,17 +47,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module,
         'extra': extra,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(handle, 'wb') as stream:
-            torch.save(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path, fsync=True) as stream:
+        torch.save(payload, stream)
     return path
 
 

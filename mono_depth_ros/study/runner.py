@@ -13,6 +13,7 @@ from tqdm import tqdm
 from mono_depth_ros.bench.device import device_name
 from mono_depth_ros.bench.model_bench import bench_model
 from mono_depth_ros.core.config import ConfigError
+from mono_depth_ros.core.paths import atomic_output
 from mono_depth_ros.study.config import check_world, RunSpec, Study
 from mono_depth_ros.study.report import write_report
 from mono_depth_ros.training.checkpoints import BEST_NAME, latest_checkpoint, step_checkpoints
@@ -46,10 +47,9 @@ def run_settings(spec: RunSpec, world_id: str) -> dict[str, Any]:
 
 
 def write_json(path: Path, value: Any) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
-    temporary = path.with_name(path.name + '.tmp')
-    temporary.write_text(json.dumps(value, indent=1) + '\n', encoding='utf-8')
-    os.replace(temporary, path)
+    """Write JSON whole or not at all (core.paths.atomic_output)."""
+    with atomic_output(path) as stream:
+        stream.write((json.dumps(value, indent=1) + '\n').encode('utf-8'))
 
 
 def finished_result(folder: Path, settings: dict[str, Any]) -> dict[str, Any] | None:

@@ -9,11 +9,11 @@ round(u), round(v) ('centre': pixel centres at integer coordinates, as core.geom
 
 import os
 from pathlib import Path
-import tempfile
 
 import cv2
 import numpy as np
 
+from mono_depth_ros.core.paths import atomic_output
 from mono_depth_ros.datasets.kitti.ground_truth import scan_to_depth_map
 from mono_depth_ros.datasets.kitti.io import IMPROVED_GT_SCALE
 
@@ -100,21 +100,10 @@ def encode_depth_png(depth: np.ndarray) -> np.ndarray:
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write data to path through a temporary file in its folder and os.replace.
-
-    An interruption leaves either the old file or the new one, never a part of one.
-    """
-    path = Path(path)
-    handle, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(handle, 'wb') as stream:
-            stream.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """Write data to path whole or not at all (core.paths.atomic_output)."""
+    with atomic_output(path) as stream:
+        stream.write(data)
+    return Path(path)
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
