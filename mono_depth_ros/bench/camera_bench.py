@@ -11,14 +11,13 @@ over all frames, and the resident (and GPU) memory of the node processes togethe
 from collections.abc import Sequence
 import os
 from pathlib import Path
-import subprocess
 import time
 
 import numpy as np
 
 from mono_depth_ros.bench.node_bench import (
     node_command,
-    NodeClient,
+    NodeRig,
     process_gpu_mib,
     process_rss_mib,
 )
@@ -54,54 +53,16 @@ def summarize_rounds(latencies_ms: list[float], lost: int, elapsed_s: float,
     return {**summary, 'lost': lost, 'total_fps': len(latencies_ms) / elapsed_s, **memory}
 
 
-class CameraRig:
+class CameraRig(NodeRig):
     """Node processes of one layout and a client per camera (a context manager)."""
 
     def __init__(self, commands: list[list[str]], namespace: str, count: int,
                  image: np.ndarray, log_dir: str | os.PathLike | None = None,
                  start_timeout: float = 180.0) -> None:
-        self.commands, self.image, self.start_timeout = commands, image, start_timeout
-        self.namespaces = [f'{namespace}/{name}' for name in camera_names(count)]
-        self.log_dir = Path(log_dir) if log_dir else None
-        self.processes: list[subprocess.Popen] = []
-        self.clients: list[NodeClient] = []
-
-    def __enter__(self) -> 'CameraRig':
-        try:
-            for index, command in enumerate(self.commands):
-                log = subprocess.DEVNULL
-                if self.log_dir:
-                    log = open(self.log_dir / f'node_{index}.log', 'w')  # noqa: SIM115
-                self.processes.append(subprocess.Popen(command, stdout=log,
-                                                       stderr=subprocess.STDOUT))
-            self.clients = [NodeClient(namespace, self.image) for namespace in self.namespaces]
-            self._wait_ready()
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def _wait_ready(self) -> None:
-        """Wait until every camera's first frame comes back (models loaded, topics matched)."""
-        deadline = time.monotonic() + self.start_timeout
-        waiting = list(self.clients)
-        while waiting and time.monotonic() < deadline:
-            self._check_alive()
-            client = waiting[0]
-            if not client.connected():
-                time.sleep(0.1)
-            elif client.wait_for(client.send(), timeout=10.0) is not None:
-                waiting.pop(0)
-        if waiting:
-            raise TimeoutError(f'{len(waiting)} camera(s) gave no depth and cloud within '
-                               f'{self.start_timeout} s (logs: {self.log_dir})')
-
-    def _check_alive(self) -> None:
-        """Raise with the exit code if a node process ended."""
-        for process in self.processes:
-            if process.poll() is not None:
-                raise RuntimeError(f'node exited with code {process.returncode}: '
-                                   f'{" ".join(process.args)} (logs: {self.log_dir})')
+        log_paths = [Path(log_dir) / f'node_{index}.log' for index in range(len(commands))] \
+            if log_dir else []
+        super().__init__(commands, [f'{namespace}/{name}' for name in camera_names(count)],
+                         image, log_paths, start_timeout)
 
     def rounds(self, count: int, timeout: float = 60.0) -> dict:
         """Send a frame to every camera at once, count times, waiting for all their outputs."""
@@ -127,19 +88,6 @@ class CameraRig:
         gpu = [process_gpu_mib(p.pid) for p in self.processes]
         return {'rss_mib': None if None in rss else sum(rss),
                 'gpu_mib': None if None in gpu else sum(gpu)}
-
-    def __exit__(self, *exc) -> None:
-        for client in self.clients:
-            client.close()
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def bench_cameras(model: str, input_size: tuple[int, int], counts: Sequence[int],

@@ -162,19 +162,26 @@ class NodeClient:
         self._spinner.join(timeout=5.0)
 
 
-class NodeUnderTest:
-    """The real node in a subprocess, with a client connected to it (a context manager)."""
+class NodeRig:
+    """Node processes started as a user starts them, and a client per camera namespace (a
+    context manager): start, wait until every camera's first frame comes back, stop."""
 
-    def __init__(self, command: list[str], namespace: str, image: np.ndarray,
-                 log_path: str | os.PathLike | None = None, start_timeout: float = 120.0):
-        self.command, self.namespace, self.image = command, namespace, image
-        self.log_path, self.start_timeout = log_path, start_timeout
+    def __init__(self, commands: Sequence[list[str]], namespaces: Sequence[str],
+                 image: np.ndarray, log_paths: Sequence[str | os.PathLike | None] = (),
+                 start_timeout: float = 120.0) -> None:
+        self.commands, self.namespaces, self.image = list(commands), list(namespaces), image
+        self.log_paths = list(log_paths) or [None] * len(self.commands)
+        self.start_timeout = start_timeout
+        self.processes: list[subprocess.Popen] = []
+        self.clients: list[NodeClient] = []
 
-    def __enter__(self) -> 'NodeUnderTest':
-        log = open(self.log_path, 'w') if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
-        self.client = NodeClient(self.namespace, self.image)
+    def __enter__(self) -> 'NodeRig':
         try:
+            for command, log_path in zip(self.commands, self.log_paths, strict=True):
+                log = open(log_path, 'w') if log_path else subprocess.DEVNULL  # noqa: SIM115
+                self.processes.append(subprocess.Popen(command, stdout=log,
+                                                       stderr=subprocess.STDOUT))
+            self.clients = [NodeClient(namespace, self.image) for namespace in self.namespaces]
             self._wait_ready()
         except BaseException:
             self.__exit__()
@@ -182,34 +189,63 @@ class NodeUnderTest:
         return self
 
     def _wait_ready(self) -> None:
-        """Wait for discovery, then send frames until the first one comes back (model loaded)."""
+        """Wait for discovery, then send frames until each camera's first one comes back."""
         deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
+        waiting = list(self.clients)
+        while waiting and time.monotonic() < deadline:
             self._check_alive()
-            if self.client.connected():
-                stamp = self.client.send()
-                if self.client.wait_for(stamp, timeout=min(10.0, self.start_timeout)) is not None:
-                    return
-            else:
+            client = waiting[0]
+            if not client.connected():
                 time.sleep(0.1)
-        raise TimeoutError(f'node gave no depth and cloud within {self.start_timeout} s: '
-                           f'{" ".join(self.command)} (log: {self.log_path})')
+            elif client.wait_for(client.send(),
+                                 timeout=min(10.0, self.start_timeout)) is not None:
+                waiting.pop(0)
+        if waiting:
+            raise TimeoutError(f'{len(waiting)} camera(s) gave no depth and cloud within '
+                               f'{self.start_timeout} s (logs: {self._logs()})')
+
+    def _logs(self) -> str:
+        """The log files, for error messages."""
+        return ', '.join(str(p) for p in self.log_paths if p) or 'not kept'
 
     def _check_alive(self) -> None:
-        """Raise with the exit code if the node process ended."""
-        if self.process.poll() is not None:
-            tail = Path(self.log_path).read_text()[-2000:] if self.log_path else ''
-            raise RuntimeError(f'node exited with code {self.process.returncode}: {tail}')
+        """Raise with the exit code and the end of its log if a node process ended."""
+        for process, log_path in zip(self.processes, self.log_paths, strict=False):
+            if process.poll() is not None:
+                tail = Path(log_path).read_text()[-2000:] if log_path else ''
+                raise RuntimeError(f'node exited with code {process.returncode}: '
+                                   f'{" ".join(process.args)}\n{tail}')
 
     def __exit__(self, *exc) -> None:
-        self.client.close()
-        if self.process.poll() is None:
-            self.process.terminate()
+        for client in self.clients:
+            client.close()
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
             try:
-                self.process.wait(timeout=10)
+                process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                process.kill()
+                process.wait()
+
+
+class NodeUnderTest(NodeRig):
+    """The real node in a subprocess, with a client connected to it (a context manager)."""
+
+    def __init__(self, command: list[str], namespace: str, image: np.ndarray,
+                 log_path: str | os.PathLike | None = None, start_timeout: float = 120.0):
+        super().__init__([command], [namespace], image, [log_path], start_timeout)
+
+    @property
+    def process(self) -> subprocess.Popen:
+        """The node process."""
+        return self.processes[0]
+
+    @property
+    def client(self) -> NodeClient:
+        """The client feeding and timing it."""
+        return self.clients[0]
 
     def closed_loop(self, frames: int, warmup: int = 1, timeout: float = 60.0) -> dict:
         """Send one frame at a time, waiting for its outputs: unloaded in-to-out latency.

@@ -77,7 +77,6 @@ class MonoDepthNode(LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self.params, self._param_errors = self._declare_parameters()
-        self.state = 'unconfigured'
         self.failure: Exception | None = None    # why the last configure failed
         self.estimator = self.pipeline = None
         self.model_name = 'none'
@@ -93,6 +92,12 @@ class MonoDepthNode(LifecycleNode):
             except BaseException:
                 self.destroy_node()
                 raise
+
+    @property
+    def state(self) -> str:
+        """The lifecycle state's label: unconfigured, inactive, active, finalized (or the
+        transition's, such as configuring, while one runs)."""
+        return self._state_machine.current_state[1]
 
     def _autostart(self) -> None:
         """Configure and activate; raise what made a transition fail."""
@@ -158,7 +163,6 @@ class MonoDepthNode(LifecycleNode):
             self.get_logger().error(f'configure failed: {error}')
             return FAILURE
         self.failure = None
-        self.state = 'inactive'
         return super().on_configure(state)
 
     def _configure(self) -> None:
@@ -193,35 +197,30 @@ class MonoDepthNode(LifecycleNode):
         self._worker.start()
         for channel in self.channels.values():
             channel.activate(self._slots)
-        self.state = 'active'
         self.get_logger().info('active: processing frames')
         return SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Unsubscribe and stop the worker (the model stays loaded); disable the publishers."""
         self._stop_processing()
-        self.state = 'inactive'
         self.get_logger().info('inactive: not processing, model loaded')
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Destroy the publishers and free the model."""
         self._release()
-        self.state = 'unconfigured'
         self.get_logger().info('unconfigured: model unloaded')
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop, free everything; the process then ends (see main)."""
         self._release()
-        self.state = 'finalized'
         self.get_logger().info('finalized: shutting down')
         return super().on_shutdown(state)
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         """A transition raised: free everything and go back to unconfigured."""
         self._release()
-        self.state = 'unconfigured'
         self.get_logger().error(f'error in a transition from {state.label}: model unloaded')
         return super().on_error(state)
 
