@@ -21,7 +21,8 @@ from mono_depth_ros.training.losses import DepthLoss
 from mono_depth_ros.training.reporting import METRICS_FILE
 
 STUDY = 'config/study/msfusion_ablation.yaml'
-ABLATIONS = ('no_multiscale', 'no_dilated', 'no_bins', 'no_ssim', 'bilinear_decoder')
+ABLATIONS = ('no_multiscale', 'no_dilated', 'no_bins', 'no_ssim', 'bilinear_decoder',
+             'light_fusion')
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +41,7 @@ def test_the_study_in_git_trains_every_network_alike(repo_root):
     assert [(r.model, r.variant) for r in study.runs if r.seed == 0] == [
         ('msfusion_r18', name) for name in (FULL, *ABLATIONS)] + [
         ('unet_r18', FULL), ('fcrn_r50', FULL)]
-    assert len(study.runs) == 16
+    assert len(study.runs) == 18
     for run in study.runs:
         experiment = run.experiment
         assert (experiment['train']['iterations'], experiment['train']['batch_size'],
@@ -78,6 +79,14 @@ def test_each_ablation_builds_runs_and_changes_only_its_part(repo_root):
     assert (blocks(models['no_dilated'], DilatedBlock),
             blocks(models['no_dilated'], MultiScaleBlock)) == (0, 4)
     assert blocks(models['bilinear_decoder'], UpProjection) == 0
+    light = models['light_fusion']
+    assert (blocks(light, UpProjection), blocks(light, MultiScaleBlock),
+            blocks(light, DilatedBlock)) == (0, 4, 4)
+    assert light.body.reduce[0].out_channels == 128  # the context is 128 wide
+    # every stage reduces channels with a 1×1 conv before upsampling, then fuses c_out + skip
+    assert [up[0][0].kernel_size for up in light.body.ups] == [(1, 1)] * 5
+    assert [fuse[0].in_channels for fuse in light.body.fuses] == [
+        256 + 256, 128 + 128, 64 + 64, 32 + 64, 16]
     assert models['no_bins'].bin_head is None and terms['no_bins'] == {'berhu', 'ssim'}
     assert terms['no_ssim'] == {'berhu', 'bins'}
     params = {name: count_parameters(model) for name, model in models.items()}

@@ -28,7 +28,8 @@ TOP_DEFAULTS = {
 ENCODER_DEFAULTS = {'depth': REQUIRED, 'pretrained_path': None, 'random_init': False}
 DECODER_DEFAULTS = {
     'msfusion': {'context_channels': REQUIRED, 'channels': REQUIRED,
-                 'multiscale_blocks': 4, 'dilated_blocks': 4, 'upprojection_stages': 2},
+                 'multiscale_blocks': 4, 'dilated_blocks': 4, 'upprojection_stages': 2,
+                 'reduce_before_upsample': False},
     'fcrn': {'channels': [1024, 512, 256, 128, 64]},
     'unet': {'channels': [256, 128, 64, 32, 16]},
 }

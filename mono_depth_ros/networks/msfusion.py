@@ -22,7 +22,8 @@ class MSFusionBody(nn.Module):
     """Encoder → context (multi-scale ×n, dilated ×m) → 5 upsampling + skip-fusion stages."""
 
     def __init__(self, encoder: ResNetEncoder, context: int, channels: list[int],
-                 multiscale_blocks: int, dilated_blocks: int, upprojection_stages: int) -> None:
+                 multiscale_blocks: int, dilated_blocks: int, upprojection_stages: int,
+                 reduce_before_upsample: bool = False) -> None:
         super().__init__()
         self.encoder = encoder
         enc = encoder.channels
@@ -33,12 +34,17 @@ class MSFusionBody(nn.Module):
         skips = [enc[3], enc[2], enc[1], enc[0], 0]
         ins = [context, *channels[:-1]]
         # Learned up-projections at the low-resolution stages; bilinear 2× at the expensive
-        # high-resolution ones, where the fusing conv then maps c_in + skip to c_out.
+        # high-resolution ones, where the fusing 3×3 conv then maps c_in + skip to c_out, or,
+        # with reduce_before_upsample, a 1×1 conv maps c_in to c_out before the upsampling (at
+        # a quarter of the pixels) and the fusing 3×3 conv maps only c_out + skip.
         self.ups = nn.ModuleList([
-            UpProjection(c_in, c_out) if i < upprojection_stages else Upsample2x()
+            UpProjection(c_in, c_out) if i < upprojection_stages
+            else nn.Sequential(ConvBNReLU(c_in, c_out, 1), Upsample2x())
+            if reduce_before_upsample else Upsample2x()
             for i, (c_in, c_out) in enumerate(zip(ins, channels, strict=True))])
         self.fuses = nn.ModuleList([
-            ConvBNReLU((c_out if i < upprojection_stages else c_in) + skip, c_out, 3)
+            ConvBNReLU((c_out if i < upprojection_stages or reduce_before_upsample else c_in)
+                       + skip, c_out, 3)
             for i, (c_in, c_out, skip) in enumerate(zip(ins, channels, skips, strict=True))])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -58,10 +64,13 @@ class MSFusionNet(DepthModel):
     def __init__(self, config: dict, encoder: ResNetEncoder) -> None:
         super().__init__(config)
         dec = config['decoder']
+        if not isinstance(dec['reduce_before_upsample'], bool):
+            raise ValueError('decoder.reduce_before_upsample of msfusion must be true or false, '
+                             f'got {dec["reduce_before_upsample"]!r}')
         if len(dec['channels']) != 5:
             raise ValueError('decoder.channels of msfusion needs 5 widths (1/16 .. 1/1), '
                              f'got {dec["channels"]}')
         self.body = MSFusionBody(encoder, dec['context_channels'], list(dec['channels']),
                                  dec['multiscale_blocks'], dec['dilated_blocks'],
-                                 dec['upprojection_stages'])
+                                 dec['upprojection_stages'], dec['reduce_before_upsample'])
         self.make_heads(dec['channels'][-1])
