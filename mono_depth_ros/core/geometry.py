@@ -59,9 +59,10 @@ def depth_jumps(depth: np.ndarray) -> np.ndarray:
     return jumps
 
 
-def depth_edges(depth: np.ndarray, threshold: float) -> np.ndarray:
+def depth_edges(depth: np.ndarray, threshold: float,
+                jumps: np.ndarray | None = None) -> np.ndarray:
     """True at finite pixels whose depth jumps by more than threshold (relative) to a
-    4-neighbour (depth_jumps).
+    4-neighbour (depth_jumps; pass jumps when already made).
 
     Both pixels of a discontinuity are marked, and so is every pixel interpolated between a
     near and a far surface (a flying pixel), while a smooth slanted surface (a road,
@@ -71,7 +72,8 @@ def depth_edges(depth: np.ndarray, threshold: float) -> np.ndarray:
     if not threshold > 0:
         raise ValueError(f'threshold must be > 0, got {threshold}')
     depth = np.asarray(depth, dtype=np.float32)
-    return (depth_jumps(depth) > threshold) & np.isfinite(depth)
+    jumps = depth_jumps(depth) if jumps is None else jumps
+    return (jumps > threshold) & np.isfinite(depth)
 
 
 def edge_confidence(jumps: np.ndarray, confidence: np.ndarray, window: int,

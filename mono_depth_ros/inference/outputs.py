@@ -13,6 +13,7 @@ from mono_depth_ros.core.geometry import (
     backproject,
     colorize_depth,
     decimate,
+    depth_edges,
     depth_jumps,
     edge_confidence,
     filter_points,
@@ -68,8 +69,8 @@ def make_cloud(depth: np.ndarray, image_rgb: np.ndarray,
                valid: np.ndarray | None = None, jumps: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
     """Back-project depth with (fx, fy, cx, cy); filter by range, confidence and depth jumps
-    (flying pixels: geometry.depth_jumps at full resolution above settings.edge_threshold, as
-    geometry.depth_edges); add colours. jumps: depth_jumps(depth), when already made.
+    (flying pixels: geometry.depth_edges at full resolution); add colours. jumps:
+    depth_jumps(depth), when already made.
 
     grid: the back-projection already made (e.g. on the GPU by an estimator's predict_points),
     used instead of geometry.backproject; it must have the strided organised shape. valid: H×W
@@ -88,8 +89,7 @@ def make_cloud(depth: np.ndarray, image_rgb: np.ndarray,
         confidence=decimate(confidence, stride) if use_confidence else None,
         min_confidence=settings.min_confidence if use_confidence else None)
     if settings.edge_threshold > 0:
-        jumps = depth_jumps(depth) if jumps is None else jumps
-        points[decimate(jumps > settings.edge_threshold, stride)] = np.nan
+        points[decimate(depth_edges(depth, settings.edge_threshold, jumps), stride)] = np.nan
     if valid is not None:
         points[~decimate(valid, stride)] = np.nan
     if not settings.cloud_organized:
@@ -134,6 +134,12 @@ def compute_outputs(depth: np.ndarray, confidence: np.ndarray | None, image_rgb:
     return DepthOutputs(depth, confidence, colorized, points, colors)
 
 
+def needs_confidence(confidence: bool, settings: OutputSettings) -> bool:
+    """Whether a frame needs the network's confidence: wanted as an output, or filtering the
+    cloud (min_confidence > 0)."""
+    return confidence or (settings.points and settings.min_confidence > 0)
+
+
 def estimate_outputs(estimator, image_rgb: np.ndarray,
                      intrinsics: tuple[float, float, float, float], settings: OutputSettings,
                      confidence: bool = True, valid: np.ndarray | None = None) -> DepthOutputs:
@@ -144,7 +150,7 @@ def estimate_outputs(estimator, image_rgb: np.ndarray,
     wanted (confidence=True) or filters the cloud (min_confidence > 0). valid: see
     compute_outputs (a rectified image's border).
     """
-    need_confidence = confidence or (settings.points and settings.min_confidence > 0)
+    need_confidence = needs_confidence(confidence, settings)
     grid = None
     if settings.points:
         prediction, grid = estimator.predict_points(
@@ -167,7 +173,7 @@ def estimate_batch_outputs(estimator, images: Sequence[np.ndarray],
     where predict_points may use the device). Confidence is computed for all frames when one
     of them needs it (see estimate_outputs).
     """
-    need_confidence = any(wanted or (frame.points and frame.min_confidence > 0)
+    need_confidence = any(needs_confidence(wanted, frame)
                           for wanted, frame in zip(confidence, settings, strict=True))
     predictions = estimator.predict_batch(images, [k[0] for k in intrinsics],
                                           confidence=need_confidence)

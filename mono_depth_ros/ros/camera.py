@@ -137,7 +137,7 @@ class CameraChannel:
                 pair = (frame, None)
             else:
                 pair, given_up = self.matcher.add_image(header_ns(msg), frame)
-                if pair is None and self.matcher.latest() is not None:
+                if pair is None and not never:
                     pair = (frame, PENDING)   # the worker resolves it (resolve)
         self._count_unmatched(given_up)
         if pair is not None:

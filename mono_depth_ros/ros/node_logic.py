@@ -89,8 +89,9 @@ class StampMatcher:
         self._waiting: deque[tuple[int, Any]] = deque()
         self._buffer = buffer
 
-    def _find_info(self, stamp_ns: int) -> Any:
+    def info_for(self, stamp_ns: int) -> Any:
         """The buffered info closest to stamp_ns within the tolerance, or None."""
+        stamp_ns = int(stamp_ns)
         best, best_gap = None, None
         for info_stamp, info in self._infos:
             gap = abs(info_stamp - stamp_ns)
@@ -101,10 +102,6 @@ class StampMatcher:
     def latest(self) -> Any:
         """The info that arrived last, or None."""
         return self._infos[-1][1] if self._infos else None
-
-    def info_for(self, stamp_ns: int) -> Any:
-        """The buffered info of stamp_ns (within the tolerance), or None."""
-        return self._find_info(int(stamp_ns))
 
     def discard_image(self, stamp_ns: int) -> None:
         """Stop waiting for the info of the image with this stamp (it was taken without)."""
@@ -123,7 +120,7 @@ class StampMatcher:
 
     def add_image(self, stamp_ns: int, image: Any) -> tuple[tuple[Any, Any] | None, int]:
         """Pair an image with its buffered info, or queue it (giving up the oldest if full)."""
-        info = self._find_info(int(stamp_ns))
+        info = self.info_for(stamp_ns)
         if info is not None:
             return (image, info), 0
         self._waiting.append((int(stamp_ns), image))

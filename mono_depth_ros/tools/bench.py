@@ -133,8 +133,7 @@ def run_node(args: argparse.Namespace, device: str, out_dir: str) -> tuple[list,
             if not args.no_node:
                 summary = node.closed_loop(args.node_frames, warmup=1)
                 rows.append({'model': model, 'input_size': list(size),
-                             'backend': f'node ({backend})', **summary,
-                             'p99_over_p50': summary['p99_ms'] / summary['p50_ms']})
+                             'backend': f'node ({backend})', **summary})
             if soak_run == (model, size, backend):
                 soak = {'model': model, 'input_size': list(size), 'backend': backend,
                         **node.soak(args.soak_minutes * 60.0, rate_hz=args.soak_rate,
