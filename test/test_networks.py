@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from torch.nn import functional
 import torchvision
 
 from mono_depth_ros.core.config import ConfigError, load_yaml
@@ -16,7 +17,7 @@ from mono_depth_ros.networks import (
 from mono_depth_ros.networks.blocks import FastUpConv
 from mono_depth_ros.networks.heads import BinHead
 
-MODEL_NAMES = ('fcrn_r50', 'msfusion_r18', 'msfusion_r50', 'unet_r18')
+MODEL_NAMES = ('fcrn_r50', 'msfusion_r18', 'msfusion_r18_paper', 'msfusion_r50', 'unet_r18')
 
 
 def tiny_config(name: str = 'msfusion_r18', **changes) -> dict:
@@ -253,3 +254,49 @@ def test_pretrained_weights_fail_loudly(tmp_path):
 def test_configs_on_disk_match_names(repo_root):
     for name in MODEL_NAMES:
         assert load_yaml(repo_root / 'models' / f'{name}.yaml')['name'] == name
+
+
+def test_bins_stride_is_a_checked_config_key():
+    for bad in (3, 16, True, '2'):
+        with pytest.raises(ConfigError, match=r'bins_stride must be one of \(1, 2, 4, 8\)'):
+            build_model(tiny_config(bins_stride=bad), load_pretrained=False)
+    with pytest.raises(ConfigError, match='bins_stride 2 needs a bin head'):
+        build_model(tiny_config('unet_r18', bins_stride=2), load_pretrained=False)
+
+
+def test_bin_head_at_a_stride_is_the_full_resolution_head_pooled():
+    # A 1×1 conv commutes with average pooling, so the strided head's logits are the full head's
+    # logits averaged over s×s cells; confidence and bin depth are taken there and upsampled.
+    torch.manual_seed(0)
+    full = build_model(tiny_config(bins_stride=1), load_pretrained=False).eval()
+    strided = build_model(tiny_config(bins_stride=4), load_pretrained=False).eval()
+    strided.load_state_dict(full.state_dict())
+    x = torch.randn(1, 3, 45, 71) * 3
+    with torch.no_grad():
+        features, size = full.features(x)
+        cells = functional.avg_pool2d(full.bin_head(features), 4, ceil_mode=True)
+        bin_depth, confidence = full.bin_head.interpret(cells)
+        out = strided(x)
+        _, conf, _ = strided.predict_maps(x)
+    assert cells.shape[-2:] == (size[2] // 2 // 4, size[3] // 2 // 4)  # heads at 1/2, bins 1/8
+    for name, coarse in (('confidence', confidence), ('bin_depth', bin_depth),
+                         ('logits', cells)):
+        expected = functional.interpolate(coarse, size=size[2:], mode='bilinear',
+                                          align_corners=False)[..., :45, :71]
+        torch.testing.assert_close(out[name], expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(conf, out['confidence'], rtol=0, atol=0)
+    torch.testing.assert_close(out['depth'], full(x)['depth'], rtol=0, atol=0)
+
+
+def test_msfusion_with_four_decoder_widths_predicts_at_half_resolution():
+    torch.manual_seed(0)
+    model = build_model(load_model_config('msfusion_r18'), load_pretrained=False).eval()
+    assert model.config['decoder']['channels'] == [256, 128, 64, 32]
+    assert model.out_stride == 2 and len(model.body.fuses) == 4
+    with torch.no_grad():
+        features, size = model.features(torch.randn(1, 3, 45, 71))
+    assert features.shape == (1, 32, size[2] // 2, size[3] // 2)
+    config = load_model_config('msfusion_r18')
+    config['decoder']['channels'] = [256, 128, 64]
+    with pytest.raises(ValueError, match=r'needs 5 widths \(1/16 .. 1/1\) or 4'):
+        build_model(config, load_pretrained=False)

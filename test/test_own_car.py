@@ -41,6 +41,7 @@ from mono_depth_ros.tools import (  # noqa: E402
 )
 from mono_depth_ros.training.config import load_experiment  # noqa: E402
 from mono_depth_ros.training.finetune import focal_factor, load_init_weights  # noqa: E402
+from mono_depth_ros.training.trainer import resolve_model_config  # noqa: E402
 
 # The other car: a longer lens on a smaller sensor, mounted lower and pitched 2° down.
 CAMERA = CameraSpec(focal=280.0, size=(96, 320), height=1.3, pitch=2.0)
@@ -48,6 +49,7 @@ FRAMES = 8                                  # train 4, val 2, test 2 (contiguous
 INPUT = [64, 224]                           # the tiny network input of the release
 CANONICAL = KITTI_INTRINSICS[0] * INPUT[1] / 1242   # KITTI's camera at that input width
 CONFIG = 'config/train/own_bag_finetune.yaml'
+RELEASED = 'msfusion_r18_paper'  # the network of models/msfusion_r18.pt (its model card)
 NETWORK = f'encoder.random_init=true, beyond_range=true, canonical_focal={CANONICAL}'
 QUIET = [f'model.overrides=[{NETWORK}]',
          f'data.input_size={INPUT}', 'data.num_workers=0', 'train.batch_size=2',
@@ -72,7 +74,7 @@ def car(tmp_path_factory) -> dict[str, Path]:
     convert_drive(drive, root / 'bag', progress=False)
     assert bag_gt.main([str(root / 'bag'), '--out', str(root / 'gt'), '--val-fraction', '0.25',
                         '--test-fraction', '0.25', '--no-progress']) == 0
-    config = load_model_config('msfusion_r18')
+    config = load_model_config(RELEASED)
     config['encoder']['random_init'], config['beyond_range'] = True, True
     config['input_size'], config['canonical_focal'] = INPUT, CANONICAL
     torch.manual_seed(0)
@@ -176,7 +178,7 @@ def test_init_checkpoint_errors_name_the_problem(car, capsys):
         capsys.readouterr().err
     assert not list(out.glob('*.pt'))
     # At another input size with the canonical camera scaled along, the weights load strictly.
-    config = load_model_config('msfusion_r18')
+    config = load_model_config(RELEASED)
     config['encoder']['random_init'], config['beyond_range'] = True, True
     config['input_size'], config['canonical_focal'] = [64, 448], 2 * CANONICAL
     model = build_model(config, load_pretrained=False)
@@ -234,3 +236,23 @@ def test_synth_camera_options_are_checked(tmp_path, capsys):
         synth.main(['--out', str(tmp_path / 'w'), '--image-size', '320'])
     assert 'image size must be HEIGHTxWIDTH' in capsys.readouterr().err
     assert CameraSpec(focal=None, height=1.65).is_kitti()
+
+
+def test_the_shipped_release_loads_through_the_fine_tune_config(repo_root):
+    # models/msfusion_r18.pt predates the redesign: the fine-tune config names its network
+    # (msfusion_r18_paper), and a checkpoint made before bins_stride existed compares with the
+    # key's default.
+    experiment = load_experiment(repo_root / CONFIG)
+    config = resolve_model_config(experiment)
+    assert config['name'] == RELEASED
+    saved = load_checkpoint(repo_root / experiment['model']['init_checkpoint'])['model_config']
+    assert 'bins_stride' not in saved and saved['name'] == 'msfusion_r18'
+    model = build_model(config, load_pretrained=False)
+    info = load_init_weights(model, repo_root / experiment['model']['init_checkpoint'], config)
+    assert info['release'] and model.out_stride == 1 and model.bins_stride == 1
+    default = resolve_model_config(load_experiment(repo_root / CONFIG,
+                                                   ['model.config=msfusion_r18']))
+    with pytest.raises(ConfigError, match=r'decoder.channels: \[256, 128, 64, 32, 16\] in the '
+                                          r'checkpoint, \[256, 128, 64, 32\] in the training'):
+        load_init_weights(build_model(default, load_pretrained=False),
+                          repo_root / experiment['model']['init_checkpoint'], default)

@@ -44,7 +44,8 @@ def synth_config(repo_root, tmp_path, world, *overrides):
 
 def test_kitti_configs_pin_the_paper_recipe(repo_root):
     for name, model in (('kitti_eigen_msfusion_r50', 'msfusion_r50'),
-                        ('kitti_eigen_msfusion_r18', 'msfusion_r18')):
+                        ('kitti_eigen_msfusion_r18', 'msfusion_r18'),
+                        ('kitti_eigen_msfusion_r18_paper', 'msfusion_r18_paper')):
         config = load_experiment(repo_root / f'config/train/{name}.yaml')
         assert config['optim'] == {'name': 'adam', 'lr': 1e-4, 'betas': [0.9, 0.999],
                                    'eps': 1e-8, 'weight_decay': 4e-4, 'grad_clip': 1.0}

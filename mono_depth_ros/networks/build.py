@@ -18,10 +18,13 @@ REQUIRED = object()
 
 ARCHITECTURES = {'msfusion': MSFusionNet, 'fcrn': FCRN, 'unet': UNet}
 
+BINS_STRIDES = (1, 2, 4, 8)  # powers of two that divide PAD_STRIDE: pooled maps stay aligned
+
 TOP_DEFAULTS = {
     'name': REQUIRED, 'architecture': REQUIRED, 'min_depth': REQUIRED, 'max_depth': REQUIRED,
     'input_size': REQUIRED, 'canonical_focal': REQUIRED, 'encoder': REQUIRED,
     'decoder': REQUIRED, 'bins': 0,
+    'bins_stride': 1,  # the bin head runs at 1/bins_stride of the body's output resolution
     'beyond_range': False,  # a head for "no surface within max_depth" (sky, far away)
     'loss': {},  # training loss options: the network keeps them, training.losses checks them
 }
@@ -64,6 +67,11 @@ def validate_model_config(config: Mapping) -> dict:
         raise ConfigError(f'{where}: canonical_focal must be positive pixels')
     if not isinstance(cfg['bins'], int) or cfg['bins'] < 0 or cfg['bins'] == 1:
         raise ConfigError(f'{where}: bins must be 0 (no bin head) or an integer >= 2')
+    if cfg['bins_stride'] not in BINS_STRIDES or isinstance(cfg['bins_stride'], bool):
+        raise ConfigError(f'{where}: bins_stride must be one of {BINS_STRIDES}, got '
+                          f'{cfg["bins_stride"]!r}')
+    if cfg['bins_stride'] != 1 and not cfg['bins']:
+        raise ConfigError(f'{where}: bins_stride {cfg["bins_stride"]} needs a bin head (bins > 0)')
     if not isinstance(cfg['beyond_range'], bool):
         raise ConfigError(f'{where}: beyond_range must be true or false, got '
                           f'{cfg["beyond_range"]!r}')

@@ -90,7 +90,9 @@ class DepthModel(nn.Module):
     call self.make_heads(channels). The regression head gives 'depth'; the bin head, when the
     config has bins > 0, gives 'logits', 'bin_depth' and 'confidence'; the beyond-range head,
     when the config has beyond_range: true, gives 'beyond_logit' and 'beyond' (its sigmoid: the
-    probability that no surface lies within max_depth). See README.
+    probability that no surface lies within max_depth). With bins_stride s > 1 the bin head
+    runs on the features average-pooled s×s: its confidence and bin depth are computed there and
+    upsampled bilinearly (its logits too, for the loss). See README.
     """
 
     def __init__(self, config: dict) -> None:
@@ -99,6 +101,7 @@ class DepthModel(nn.Module):
         self.min_depth = float(config['min_depth'])
         self.max_depth = float(config['max_depth'])
         self.out_stride = 1
+        self.bins_stride = int(config.get('bins_stride', 1))
 
     def make_heads(self, channels: int) -> None:
         """Create the depth head and, when configured, the bin head on channels features."""
@@ -132,9 +135,15 @@ class DepthModel(nn.Module):
         features, size = self.features(x)
         outputs = {'depth': self.to_input(self.depth_head(features), size)}
         if self.bin_head is not None:
-            outputs['logits'] = self.to_input(self.bin_head(features), size)
-            outputs['bin_depth'], outputs['confidence'] = self.bin_head.interpret(
-                outputs['logits'])
+            logits = self.bin_head(self.bin_features(features))
+            outputs['logits'] = self.to_input(logits, size)
+            if self.bins_stride == 1:
+                outputs['bin_depth'], outputs['confidence'] = self.bin_head.interpret(
+                    outputs['logits'])
+            else:  # interpreted where the head runs, then upsampled (as predict_maps)
+                bin_depth, confidence = self.bin_head.interpret(logits)
+                outputs['bin_depth'] = self.to_input(bin_depth, size)
+                outputs['confidence'] = self.to_input(confidence, size)
         if self.beyond_head is not None:
             outputs['beyond_logit'] = self.to_input(self.beyond_head(features), size)
             outputs['beyond'] = torch.sigmoid(outputs['beyond_logit'])
@@ -144,8 +153,9 @@ class DepthModel(nn.Module):
                      ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Only forward's depth, confidence (if asked and there is a bin head) and beyond.
 
-        What inference needs. strip_rows > 0 runs the bin head and confidence on strips of that
-        many rows: the same numbers, with the K logits of a strip staying in the CPU's cache.
+        What inference needs. strip_rows > 0 runs a full-resolution bin head and its confidence
+        on strips of that many rows: the same numbers, with the K logits of a strip staying in
+        the CPU's cache.
         """
         features, size = self.features(x)
         depth = self.to_input(self.depth_head(features), size)
@@ -153,6 +163,9 @@ class DepthModel(nn.Module):
             else torch.sigmoid(self.to_input(self.beyond_head(features), size))
         if not confidence or self.bin_head is None:
             return depth, None, beyond
+        if self.bins_stride != 1:
+            logits = self.bin_head(self.bin_features(features))
+            return depth, self.to_input(self.bin_head.confidence(logits), size), beyond
         if strip_rows <= 0 or self.out_stride != 1:
             logits = self.to_input(self.bin_head(features), size)
             return depth, self.bin_head.confidence(logits), beyond
@@ -160,6 +173,12 @@ class DepthModel(nn.Module):
         return depth, torch.cat([self.bin_head.confidence(self.bin_head(
             features[..., row:row + strip_rows, :])) for row in range(0, size[0], strip_rows)],
             dim=-2), beyond
+
+    def bin_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The body's features where the bin head runs: average-pooled by bins_stride."""
+        if self.bins_stride == 1:
+            return features
+        return functional.avg_pool2d(features, self.bins_stride, ceil_mode=True)
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
         """Body features of x padded to PAD_STRIDE, and (h, w, padded h, padded w)."""
@@ -172,7 +191,7 @@ class DepthModel(nn.Module):
     def to_input(self, value: torch.Tensor, size: tuple[int, int, int, int]) -> torch.Tensor:
         """A head's output brought to the padded input resolution and cropped to h×w."""
         h, w, padded_h, padded_w = size
-        if self.out_stride != 1:
+        if tuple(value.shape[-2:]) != (padded_h, padded_w):
             value = functional.interpolate(value, size=(padded_h, padded_w), mode='bilinear',
                                            align_corners=False)
         return value[..., :h, :w]

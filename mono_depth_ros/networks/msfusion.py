@@ -19,7 +19,8 @@ class Upsample2x(nn.Module):
 
 
 class MSFusionBody(nn.Module):
-    """Encoder → context (multi-scale ×n, dilated ×m) → 5 upsampling + skip-fusion stages."""
+    """Encoder → context (multi-scale ×n, dilated ×m) → upsampling + skip-fusion stages, one per
+    decoder width: 5 end at full resolution, 4 at 1/2."""
 
     def __init__(self, encoder: ResNetEncoder, context: int, channels: list[int],
                  multiscale_blocks: int, dilated_blocks: int, upprojection_stages: int,
@@ -31,7 +32,7 @@ class MSFusionBody(nn.Module):
         self.context = nn.Sequential(*[MultiScaleBlock(context) for _ in range(multiscale_blocks)],
                                      *[DilatedBlock(context) for _ in range(dilated_blocks)])
         # Stage i upsamples to stride 2**(4 - i) and fuses the encoder map of that stride.
-        skips = [enc[3], enc[2], enc[1], enc[0], 0]
+        skips = [enc[3], enc[2], enc[1], enc[0], 0][:len(channels)]
         ins = [context, *channels[:-1]]
         # Learned up-projections at the low-resolution stages; bilinear 2× at the expensive
         # high-resolution ones, where the fusing 3×3 conv then maps c_in + skip to c_out, or,
@@ -48,10 +49,10 @@ class MSFusionBody(nn.Module):
             for i, (c_in, c_out, skip) in enumerate(zip(ins, channels, skips, strict=True))])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Full-resolution fused features (B×channels[-1]×H×W)."""
+        """Fused features B×channels[-1] at full (5 stages) or half (4 stages) resolution."""
         features = self.encoder(x)
         y = self.context(self.reduce(features[4]))
-        skips = [features[3], features[2], features[1], features[0], None]
+        skips = [features[3], features[2], features[1], features[0], None][:len(self.fuses)]
         for up, fuse, skip in zip(self.ups, self.fuses, skips, strict=True):
             y = up(y)
             y = fuse(y if skip is None else torch.cat([y, skip], dim=1))
@@ -67,10 +68,11 @@ class MSFusionNet(DepthModel):
         if not isinstance(dec['reduce_before_upsample'], bool):
             raise ValueError('decoder.reduce_before_upsample of msfusion must be true or false, '
                              f'got {dec["reduce_before_upsample"]!r}')
-        if len(dec['channels']) != 5:
-            raise ValueError('decoder.channels of msfusion needs 5 widths (1/16 .. 1/1), '
-                             f'got {dec["channels"]}')
+        if len(dec['channels']) not in (4, 5):
+            raise ValueError('decoder.channels of msfusion needs 5 widths (1/16 .. 1/1) or 4 '
+                             f'(1/16 .. 1/2: heads at 1/2, upsampled), got {dec["channels"]}')
         self.body = MSFusionBody(encoder, dec['context_channels'], list(dec['channels']),
                                  dec['multiscale_blocks'], dec['dilated_blocks'],
                                  dec['upprojection_stages'], dec['reduce_before_upsample'])
+        self.out_stride = 2 ** (5 - len(dec['channels']))
         self.make_heads(dec['channels'][-1])

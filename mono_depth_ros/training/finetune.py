@@ -20,10 +20,11 @@ import torch
 from torch import nn
 
 from mono_depth_ros.core.config import ConfigError
+from mono_depth_ros.networks.build import validate_model_config
 from mono_depth_ros.networks.checkpoint import CheckpointError, load_checkpoint
 
 # Model-config keys that may differ from the checkpoint's: they do not change the weights.
-FREE_KEYS = ('loss', 'input_size', 'canonical_focal', 'encoder.pretrained_path',
+FREE_KEYS = ('name', 'loss', 'input_size', 'canonical_focal', 'encoder.pretrained_path',
              'encoder.random_init')
 FOCAL_TOLERANCE = 1e-4          # relative, canonical_focal per pixel of input width
 
@@ -51,7 +52,8 @@ def config_differences(saved: Any, wanted: Any, prefix: str = '') -> list[str]:
 
 def check_init_config(path: str, saved: dict[str, Any], wanted: dict[str, Any]) -> None:
     """ConfigError when the checkpoint's model config is not the network being trained."""
-    differ = config_differences(saved, wanted)
+    # Defaults filled in first: a checkpoint made before a key existed has that key's default.
+    differ = config_differences(validate_model_config(saved), wanted)
     per_pixel = float(saved['canonical_focal']) / saved['input_size'][1]
     wanted_focal = float(wanted['canonical_focal'])
     if abs(wanted_focal / wanted['input_size'][1] / per_pixel - 1) > FOCAL_TOLERANCE:
