@@ -85,10 +85,15 @@ def test_ratios_and_markdown():
     rows = [{**row, 'model': 'msfusion_r18', 'backend': 'reference', 'fps': 30.0},
             {**row, 'model': 'msfusion_r18', 'backend': 'fast', 'fps': 45.0,
              'speedup_vs_reference': 1.5},
-            {**row, 'model': 'fcrn_r50', 'backend': 'reference', 'fps': 24.0}]
+            {**row, 'model': 'fcrn_r50', 'backend': 'reference', 'fps': 24.0},
+            {**row, 'model': 'unet_r18', 'backend': 'reference', 'fps': 30.0},
+            {**row, 'model': 'unet_r18', 'backend': 'fast', 'fps': 50.0}]
     ratios = {(r['what'], r['backend']): r for r in compute_ratios(rows)}
     target = ratios[('msfusion_r18 / fcrn_r50 throughput', 'reference')]
     assert target['ratio'] == pytest.approx(1.25) and target['met'] is False
+    unet = [ratios[('msfusion_r18 / unet_r18 throughput', b)] for b in ('reference', 'fast')]
+    assert [(r['ratio'], r['target'], r['met']) for r in unet] == [
+        (1.0, 1.0, True), (pytest.approx(0.9), 1.0, False)]
     assert ratios[('msfusion_r18 fast / reference speed (median of paired calls)',
                    'fast')]['ratio'] == 1.5
     results = {'device': {'name': 'x', 'type': 'cpu', 'torch': '2', 'peak_tflops': 1.0,

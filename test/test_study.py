@@ -21,8 +21,8 @@ from mono_depth_ros.training.losses import DepthLoss
 from mono_depth_ros.training.reporting import METRICS_FILE
 
 STUDY = 'config/study/msfusion_ablation.yaml'
-ABLATIONS = ('no_multiscale', 'no_dilated', 'no_bins', 'no_ssim', 'bilinear_decoder',
-             'light_fusion')
+ABLATIONS = ('no_multiscale', 'no_dilated', 'no_bins', 'no_ssim', 'upprojection_decoder')
+REMOVALS = ('no_multiscale', 'no_dilated', 'no_bins')  # the variants that take a part away
 
 
 @pytest.fixture(autouse=True)
@@ -39,14 +39,15 @@ def test_the_study_in_git_trains_every_network_alike(repo_root):
     study = load_study(repo_root / STUDY)
     assert study.seeds == [0, 1]
     assert [(r.model, r.variant) for r in study.runs if r.seed == 0] == [
-        ('msfusion_r18', name) for name in (FULL, *ABLATIONS)] + [
-        ('unet_r18', FULL), ('fcrn_r50', FULL)]
-    assert len(study.runs) == 18
+        ('unet_r18', FULL), ('msfusion_r18', FULL), ('msfusion_r18_paper', FULL)] + [
+        ('msfusion_r18', name) for name in ABLATIONS] + [
+        ('fcrn_r50', FULL), ('msfusion_r18', 'full_resolution')]
+    assert len(study.runs) == 20
     for run in study.runs:
         experiment = run.experiment
         assert (experiment['train']['iterations'], experiment['train']['batch_size'],
                 experiment['optim']['lr'], experiment['data']['input_size']) == (
-            400, 4, 5e-4, [88, 304])
+            300, 4, 5e-4, [88, 304])
         assert run.model_config['encoder']['random_init'] is True
         assert run.experiment['train']['seed'] == run.seed
 
@@ -70,28 +71,42 @@ def test_each_ablation_builds_runs_and_changes_only_its_part(repo_root):
         assert torch.equal(a, b), key
     with torch.no_grad():
         assert torch.equal(plain(image)['depth'], models[FULL](image)['depth'])
-    full = models[FULL]
+    full = models[FULL]  # the shipped design: no up-projections, heads at 1/2, bins at 1/4
     assert (blocks(full, MultiScaleBlock), blocks(full, DilatedBlock),
-            blocks(full, UpProjection)) == (4, 4, 2)
+            blocks(full, UpProjection)) == (4, 4, 0)
+    assert full.body.reduce[0].out_channels == 128  # the context is 128 wide
+    # every stage reduces channels with a 1×1 conv before upsampling, then fuses c_out + skip
+    assert [up[0][0].kernel_size for up in full.body.ups] == [(1, 1)] * 4
+    assert [fuse[0].in_channels for fuse in full.body.fuses] == [
+        256 + 256, 128 + 128, 64 + 64, 32 + 64]
+    assert (full.out_stride, full.bins_stride) == (2, 2)
     assert terms[FULL] == {'berhu', 'ssim', 'bins'}
     assert (blocks(models['no_multiscale'], MultiScaleBlock),
             blocks(models['no_multiscale'], DilatedBlock)) == (0, 4)
     assert (blocks(models['no_dilated'], DilatedBlock),
             blocks(models['no_dilated'], MultiScaleBlock)) == (0, 4)
-    assert blocks(models['bilinear_decoder'], UpProjection) == 0
-    light = models['light_fusion']
-    assert (blocks(light, UpProjection), blocks(light, MultiScaleBlock),
-            blocks(light, DilatedBlock)) == (0, 4, 4)
-    assert light.body.reduce[0].out_channels == 128  # the context is 128 wide
-    # every stage reduces channels with a 1×1 conv before upsampling, then fuses c_out + skip
-    assert [up[0][0].kernel_size for up in light.body.ups] == [(1, 1)] * 5
-    assert [fuse[0].in_channels for fuse in light.body.fuses] == [
-        256 + 256, 128 + 128, 64 + 64, 32 + 64, 16]
+    paper_decoder = models['upprojection_decoder']  # up-projections at 1/16, 1/8; c_in + skip
+    assert blocks(paper_decoder, UpProjection) == 2
+    assert [fuse[0].in_channels for fuse in paper_decoder.body.fuses] == [
+        256 + 256, 128 + 128, 128 + 64, 64 + 64]
+    high = models['full_resolution']
+    assert (high.out_stride, high.bins_stride, len(high.body.fuses)) == (1, 4, 5)
     assert models['no_bins'].bin_head is None and terms['no_bins'] == {'berhu', 'ssim'}
     assert terms['no_ssim'] == {'berhu', 'bins'}
     params = {name: count_parameters(model) for name, model in models.items()}
     assert params['no_ssim'] == params[FULL]
-    assert all(params[name] < params[FULL] for name in ABLATIONS if name != 'no_ssim')
+    assert all(params[name] < params[FULL] for name in REMOVALS)
+    assert params['upprojection_decoder'] > params[FULL] < params['full_resolution']
+
+
+def test_the_papers_network_stays_a_named_config(repo_root):
+    runs = [r for r in load_study(repo_root / STUDY).runs if r.model == 'msfusion_r18_paper']
+    assert [r.variant for r in runs] == [FULL, FULL]
+    paper = build_model(runs[0].model_config, load_pretrained=False)
+    assert (blocks(paper, MultiScaleBlock), blocks(paper, DilatedBlock),
+            blocks(paper, UpProjection)) == (4, 4, 2)
+    assert paper.body.reduce[0].out_channels == 256
+    assert (paper.out_stride, paper.bins_stride, len(paper.body.fuses)) == (1, 1, 5)
 
 
 def write_study(path: Path, world: Path, **changes) -> Path:
@@ -140,7 +155,7 @@ def metrics_of(results: list[dict]) -> list[tuple]:
 def test_study_resumes_skips_finished_runs_and_repeats_its_metrics(tmp_path, synth_world,
                                                                      capsys):
     # Ctrl-C once the second run has done one step; the next invocation resumes it.
-    config = write_study(tmp_path / 'study.yaml', synth_world)
+    config = write_study(tmp_path / 'study.yaml', synth_world, baseline='msfusion_r18')
     second = tmp_path / 'b' / RUNS_DIR / 'msfusion_r18-no_ssim-seed0'
     cut = run_study(load_study(config), tmp_path / 'b', StopAfterFirstStep(second),
                     progress=False)
@@ -158,6 +173,9 @@ def test_study_resumes_skips_finished_runs_and_repeats_its_metrics(tmp_path, syn
     table = [line for line in (tmp_path / 'b' / RESULTS_MD).read_text().splitlines()
              if line.startswith('| msfusion_r18')]
     assert [line.split(' | ')[1] for line in table] == [FULL, 'no_ssim']
+    ratio = document['runs'][1]['abs_rel'] / document['runs'][0]['abs_rel']
+    assert [line.split(' | ')[-1] for line in table] == ['1.000 |', f'{ratio:.3f} |']
+    assert document['baseline'] == 'msfusion_r18'
     assert (tmp_path / 'b' / PLOT_STEP).stat().st_size and (tmp_path / 'b' / PLOT_WALL).exists()
 
     # Same seed, same metrics: the resumed run and an uninterrupted one in another folder.
@@ -221,3 +239,23 @@ def test_summary_is_mean_and_sample_std_over_seeds():
     assert full['abs_rel'] == pytest.approx(0.12) and full['seeds'] == [0, 1]
     assert full['abs_rel_std'] == pytest.approx(0.02 * 2 ** 0.5)  # sqrt((0.02² + 0.02²) / 1)
     assert x['abs_rel_std'] is None and x['abs_rel_vs_full'] == pytest.approx(-0.25)
+
+
+def test_abs_rel_against_a_baseline_model(tmp_path, repo_root):
+    runs = [{'model': m, 'variant': FULL, 'seed': s, 'abs_rel': a, 'a1': 0.9, 'rmse': 3.0,
+             'wall_s': 10.0, 'params_m': 1.0, 'gflops': 2.0, 'cpu_fps': 5.0}
+            for m, s, a in (('base', 0, 0.10), ('base', 1, 0.14), ('new', 0, 0.09),
+                            ('new', 1, 0.10))]
+    base, new = summarize(runs, baseline='base')
+    assert base['abs_rel_vs_baseline'] == pytest.approx(1.0)
+    assert new['abs_rel_vs_baseline'] == pytest.approx(0.095 / 0.12)
+    assert summarize(runs[2:], baseline='base')[0]['abs_rel_vs_baseline'] is None
+    assert all(row['abs_rel_vs_baseline'] is None for row in summarize(runs))
+    study = load_study(repo_root / STUDY)
+    assert study.baseline == 'unet_r18'
+    config = yaml.safe_load((repo_root / STUDY).read_text())
+    config['baseline'] = 'fcrn_r18'
+    (tmp_path / 'bad.yaml').write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"baseline 'fcrn_r18' must be a model whose variant "
+                                          r"full the runs list; they list \['fcrn_r50', "):
+        load_study(tmp_path / 'bad.yaml')

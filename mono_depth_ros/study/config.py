@@ -25,6 +25,7 @@ STUDY_KEYS = {
     'runs': None,                # [{model: <models/ name>, variants: [full, <name>, ...]}]
     'fps': {},                   # CPU speed of each run's network (see FPS_DEFAULTS)
     'keep_checkpoints': False,   # keep a finished run's step_<N>.pt and best.pt
+    'baseline': None,            # a model whose full run every row's abs_rel is divided by
 }
 VARIANT_DEFAULTS = {'model': [], 'loss': {}}
 RUN_DEFAULTS = {'model': None, 'variants': [FULL]}
@@ -61,6 +62,7 @@ class Study:
     runs: list[RunSpec]
     fps: dict[str, Any]
     keep_checkpoints: bool
+    baseline: str | None = None
 
     @property
     def experiment(self) -> dict[str, Any]:
@@ -209,8 +211,12 @@ def load_study(path: str | os.PathLike, world: str | os.PathLike | None = None) 
     keep = raw.get('keep_checkpoints', STUDY_KEYS['keep_checkpoints'])
     if not isinstance(keep, bool):
         raise ConfigError(f'{where}: keep_checkpoints must be true or false')
+    baseline = raw.get('baseline')
+    if baseline is not None and (baseline, FULL) not in pairs:
+        raise ConfigError(f'{where}: baseline {baseline!r} must be a model whose variant {FULL} '
+                          f'the runs list; they list {sorted({m for m, v in pairs if v == FULL})}')
     return Study(os.fspath(path), Path(world), seeds, variants, runs,
-                 _fps(raw.get('fps') or {}, where), keep)
+                 _fps(raw.get('fps') or {}, where), keep, baseline)
 
 
 def check_world(study: Study) -> str:

@@ -34,9 +34,11 @@ def groups(results: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str
     return table
 
 
-def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (model, variant): seeds, mean and std of each column, and the change of
-    mean abs_rel against the same model's full variant (relative, None without one)."""
+def summarize(results: list[dict[str, Any]], baseline: str | None = None
+              ) -> list[dict[str, Any]]:
+    """One row per (model, variant): seeds, mean and std of each column, the change of mean
+    abs_rel against the same model's full variant (relative, None without one) and, with a
+    baseline model, mean abs_rel / the baseline's full mean abs_rel (None until it has run)."""
     rows = []
     for (model, variant), runs in groups(results).items():
         row = {'model': model, 'variant': variant, 'seeds': [r['seed'] for r in runs]}
@@ -47,6 +49,8 @@ def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         base = full.get(row['model'])
         row['abs_rel_vs_full'] = None if base is None else row['abs_rel'] / base - 1.0
+        reference = full.get(baseline)
+        row['abs_rel_vs_baseline'] = None if reference is None else row['abs_rel'] / reference
     return rows
 
 
@@ -71,19 +75,26 @@ def markdown(study: Study, results: list[dict[str, Any]], meta: dict[str, str]) 
         f'validation and checkpoints. Params and GFLOPs (2 per multiply-add) at {height}×'
         f'{width}; CPU FPS: mono-depth-bench model-only, backend `{study.fps["backend"]}`, '
         f'batch 1, fp32, {study.fps["iters"]} timed calls on {meta["cpu"]}. '
-        'Values are mean ± sample std over seeds.')
+        'Values are mean ± sample std over seeds.'
+        + (f' The last column divides the mean abs_rel by {study.baseline} full\'s.'
+           if study.baseline else ''))
+    ratio_header = f' abs_rel / {study.baseline} |' if study.baseline else ''
     lines = [
         f'# Study `{Path(study.path).name}`', '',
         textwrap.fill(about, 99, break_on_hyphens=False), '',
         '| model | variant | seeds | ' + ' | '.join(column[1] for column in COLUMNS)
-        + ' | abs_rel vs full |',
-        '| --- | --- | --- | ' + ' | '.join('---:' for _ in COLUMNS) + ' | ---: |']
-    for row in summarize(results):
+        + ' | abs_rel vs full |' + ratio_header,
+        '| --- | --- | --- | ' + ' | '.join('---:' for _ in COLUMNS) + ' | ---: |'
+        + (' ---: |' if study.baseline else '')]
+    for row in summarize(results, study.baseline):
         change = row['abs_rel_vs_full']
         change = '' if change is None or row['variant'] == FULL else f'{100 * change:+.1f} %'
+        ratio = row['abs_rel_vs_baseline']
+        ratio = '' if not study.baseline else ' – |' if ratio is None else f' {ratio:.3f} |'
         lines.append(f'| {row["model"]} | {row["variant"]} | {len(row["seeds"])} | '
                      + ' | '.join(cell(row[key], row[f'{key}_std'] if spread else None, digits)
-                                  for key, _, digits, spread in COLUMNS) + f' | {change} |')
+                                  for key, _, digits, spread in COLUMNS) + f' | {change} |'
+                     + ratio)
     lines += ['', 'Variants (edits of the model config and of its loss):', '']
     for name, edits in study.variants.items():
         parts = [f'`{o}`' for o in edits['model']]
@@ -138,8 +149,8 @@ def write_report(out: str | os.PathLike, study: Study, results: list[dict[str, A
         'input_size': study.runs[0].model_config['input_size'],
         'batch_size': study.experiment['train']['batch_size'],
         'lr': study.experiment['optim']['lr'], 'fps': study.fps, 'hardware': meta,
-        'variants': study.variants,
-        'summary': summarize(results), 'runs': runs,
+        'variants': study.variants, 'baseline': study.baseline,
+        'summary': summarize(results, study.baseline), 'runs': runs,
     }
     (out / RESULTS_JSON).write_text(json.dumps(document, indent=1) + '\n')
     (out / RESULTS_MD).write_text(markdown(study, results, meta))

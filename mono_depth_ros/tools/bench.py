@@ -21,7 +21,7 @@ from mono_depth_ros.bench.report import compute_ratios, write_results
 from mono_depth_ros.core.constants import KITTI_IMAGE_SIZE
 from mono_depth_ros.inference.backends import BACKENDS as BACKEND_TABLE
 
-DEFAULT_MODELS = ['msfusion_r18', 'msfusion_r50', 'fcrn_r50', 'unet_r18']
+DEFAULT_MODELS = ['msfusion_r18', 'msfusion_r18_paper', 'msfusion_r50', 'fcrn_r50', 'unet_r18']
 DEFAULT_SIZES = ['352x1216', '192x640']
 # The node runs random weights of a model config: the backends that run a model, not a file.
 NODE_BACKENDS = tuple(name for name, spec in BACKEND_TABLE.items() if spec.source == 'model')
