@@ -76,7 +76,7 @@ def markdown(study: Study, results: list[dict[str, Any]], meta: dict[str, str]) 
         f'{width}; CPU FPS: mono-depth-bench model-only, backend `{study.fps["backend"]}`, '
         f'batch 1, fp32, {study.fps["iters"]} timed calls on {meta["cpu"]}. '
         'Values are mean ± sample std over seeds.'
-        + (f' The last column divides the mean abs_rel by {study.baseline} full\'s.'
+        + (f' The last column divides each mean abs_rel by that of {study.baseline} full.'
            if study.baseline else ''))
     ratio_header = f' abs_rel / {study.baseline} |' if study.baseline else ''
     lines = [
