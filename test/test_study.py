@@ -40,8 +40,8 @@ def test_the_study_in_git_trains_every_network_alike(repo_root):
     assert study.seeds == [0, 1]
     assert [(r.model, r.variant) for r in study.runs if r.seed == 0] == [
         ('unet_r18', FULL), ('msfusion_r18', FULL), ('msfusion_r18_paper', FULL)] + [
-        ('msfusion_r18', name) for name in ABLATIONS] + [
-        ('fcrn_r50', FULL), ('msfusion_r18', 'full_resolution')]
+        ('msfusion_r18', name) for name in (*ABLATIONS, 'full_resolution')] + [
+        ('fcrn_r50', FULL)]
     assert len(study.runs) == 20
     for run in study.runs:
         experiment = run.experiment
