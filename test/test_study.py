@@ -12,6 +12,7 @@ from mono_depth_ros.core.config import ConfigError
 from mono_depth_ros.networks import build_model, load_model_config
 from mono_depth_ros.networks.blocks import DilatedBlock, MultiScaleBlock, UpProjection
 from mono_depth_ros.networks.profile import count_parameters
+from mono_depth_ros.study import config as study_config
 from mono_depth_ros.study.config import FULL, load_study
 from mono_depth_ros.study.report import PLOT_STEP, PLOT_WALL, RESULTS_JSON, RESULTS_MD, summarize
 from mono_depth_ros.study.runner import RESULT_FILE, run_study, RUNS_DIR
@@ -153,7 +154,7 @@ def metrics_of(results: list[dict]) -> list[tuple]:
 
 @pytest.mark.slow
 def test_study_resumes_skips_finished_runs_and_repeats_its_metrics(tmp_path, synth_world,
-                                                                     capsys):
+                                                                     capsys, monkeypatch):
     # Ctrl-C once the second run has done one step; the next invocation resumes it.
     config = write_study(tmp_path / 'study.yaml', synth_world, baseline='msfusion_r18')
     second = tmp_path / 'b' / RUNS_DIR / 'msfusion_r18-no_ssim-seed0'
@@ -197,6 +198,18 @@ def test_study_resumes_skips_finished_runs_and_repeats_its_metrics(tmp_path, syn
     changed.write_text(changed.read_text().replace('iterations: 3', 'iterations: 4'))
     with pytest.raises(ConfigError, match='trained with other settings'):
         run_study(load_study(changed), tmp_path / 'b', progress=False)
+
+    # An edited models/msfusion_r18.yaml (here its bins weight) makes its finished runs stale.
+    resolve = study_config.resolve_model_config
+
+    def edited(experiment):
+        model_config = resolve(experiment)
+        model_config['loss']['bins_weight'] = 0.2
+        return model_config
+
+    monkeypatch.setattr(study_config, 'resolve_model_config', edited)
+    with pytest.raises(ConfigError, match='other settings .experiment, model config or world'):
+        run_study(load_study(config), tmp_path / 'b', progress=False)
 
 
 @pytest.mark.parametrize('changes, message', [

@@ -42,8 +42,10 @@ def normalised(value: Any) -> Any:
 
 
 def run_settings(spec: RunSpec, world_id: str) -> dict[str, Any]:
-    """What a run's result depends on: its training experiment and the world's split lists."""
-    return normalised({'experiment': spec.experiment, 'world': world_id})
+    """What a run's result depends on: its training experiment, its network's config as
+    resolved now (an edited models/<name>.yaml counts) and the world's split lists."""
+    return normalised({'experiment': spec.experiment, 'model_config': spec.model_config,
+                       'world': world_id})
 
 
 def write_json(path: Path, value: Any) -> None:
@@ -56,16 +58,17 @@ def finished_result(folder: Path, settings: dict[str, Any]) -> dict[str, Any] | 
     """The result of a finished run, None when it is not finished; ConfigError when the run
     was made (or started) with other settings than these."""
     path = folder / RESULT_FILE
-    stale = (f'{folder} was trained with other settings (experiment or world) than the study '
-             'config gives now; delete that folder or use another --out')
+    stale = (f'{folder} was trained with other settings (experiment, model config or world) '
+             'than the study config gives now; delete that folder or use another --out')
     if path.is_file():
         result = json.loads(path.read_text())
         if result.get('settings') != settings:
             raise ConfigError(stale)
         return result
     if step_checkpoints(folder):
-        saved = read_resume_checkpoint(latest_checkpoint(folder))['extra']['train_config']
-        if normalised(saved) != settings['experiment']:
+        saved = read_resume_checkpoint(latest_checkpoint(folder))
+        if (normalised(saved['extra']['train_config']) != settings['experiment']
+                or normalised(saved['model_config']) != settings['model_config']):
             raise ConfigError(stale)
     return None
 
