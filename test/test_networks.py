@@ -300,3 +300,33 @@ def test_msfusion_with_four_decoder_widths_predicts_at_half_resolution():
     config['decoder']['channels'] = [256, 128, 64]
     with pytest.raises(ValueError, match=r'needs 5 widths \(1/16 .. 1/1\) or 4'):
         build_model(config, load_pretrained=False)
+
+
+def test_head_fusion_concatenates_earlier_decoder_maps_before_the_heads():
+    torch.manual_seed(0)
+    plain = build_model(load_model_config('msfusion_r18'), load_pretrained=False).eval()
+    config = load_model_config('msfusion_r18')
+    config['decoder']['head_fusion'] = 2
+    fused = build_model(config, load_pretrained=False).eval()
+    assert fused.depth_head.conv.in_channels == 32 * 3
+    body = {k: v for k, v in fused.state_dict().items() if k.startswith('body.')
+            and not k.startswith('body.laterals.')}
+    plain.load_state_dict(body, strict=False)
+    seen = {}
+    for index in (2, 3):  # the inputs of the last two stages: the maps at 1/8 and 1/4
+        fused.body.ups[index].register_forward_pre_hook(
+            lambda _, args, index=index: seen.__setitem__(index, args[0]))
+    with torch.no_grad():
+        x = torch.randn(1, 3, 64, 96)
+        features, _ = fused.features(x)
+        expected = plain.features(x)[0]
+        torch.testing.assert_close(features[:, :32], expected, rtol=0, atol=0)
+        for j, index in enumerate((3, 2)):  # lateral j: the map j stages before the last
+            lateral = functional.interpolate(fused.body.laterals[j](seen[index]), size=(32, 48),
+                                             mode='bilinear', align_corners=False)
+            torch.testing.assert_close(features[:, 32 * (j + 1):32 * (j + 2)], lateral)
+    assert seen[3].shape[1] == 64 and seen[2].shape[1] == 128
+    for bad in (True, -1, 5, 1.5):
+        config['decoder']['head_fusion'] = bad
+        with pytest.raises(ValueError, match='head_fusion of msfusion must be an integer'):
+            build_model(config, load_pretrained=False)

@@ -32,7 +32,8 @@ ENCODER_DEFAULTS = {'depth': REQUIRED, 'pretrained_path': None, 'random_init': F
 DECODER_DEFAULTS = {
     'msfusion': {'context_channels': REQUIRED, 'channels': REQUIRED,
                  'multiscale_blocks': 4, 'dilated_blocks': 4, 'upprojection_stages': 2,
-                 'reduce_before_upsample': False},
+                 'reduce_before_upsample': False,
+                 'head_fusion': 0},  # earlier decoder maps concatenated before the heads
     'fcrn': {'channels': [1024, 512, 256, 128, 64]},
     'unet': {'channels': [256, 128, 64, 32, 16]},
 }

@@ -20,11 +20,14 @@ class Upsample2x(nn.Module):
 
 class MSFusionBody(nn.Module):
     """Encoder → context (multi-scale ×n, dilated ×m) → upsampling + skip-fusion stages, one per
-    decoder width: 5 end at full resolution, 4 at 1/2."""
+    decoder width: 5 end at full resolution, 4 at 1/2. With head_fusion k the outputs of the k
+    stages before the last (and, when k reaches back past the first stage, the context) are
+    each reduced by a 1×1 conv to the last width, upsampled bilinearly to its resolution and
+    concatenated with it: the heads see high- and intermediate-level maps at once."""
 
     def __init__(self, encoder: ResNetEncoder, context: int, channels: list[int],
                  multiscale_blocks: int, dilated_blocks: int, upprojection_stages: int,
-                 reduce_before_upsample: bool = False) -> None:
+                 reduce_before_upsample: bool = False, head_fusion: int = 0) -> None:
         super().__init__()
         self.encoder = encoder
         enc = encoder.channels
@@ -47,16 +50,28 @@ class MSFusionBody(nn.Module):
             ConvBNReLU((c_out if i < upprojection_stages or reduce_before_upsample else c_in)
                        + skip, c_out, 3)
             for i, (c_in, c_out, skip) in enumerate(zip(ins, channels, skips, strict=True))])
+        # ins[-1 - j] is the width of the map j stages before the last stage's output.
+        self.laterals = nn.ModuleList([ConvBNReLU(ins[-1 - j], channels[-1], 1)
+                                       for j in range(head_fusion)])
+        self.out_channels = channels[-1] * (1 + head_fusion)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Fused features B×channels[-1] at full (5 stages) or half (4 stages) resolution."""
+        """Fused features B×out_channels at full (5 stages) or half (4 stages) resolution."""
         features = self.encoder(x)
         y = self.context(self.reduce(features[4]))
         skips = [features[3], features[2], features[1], features[0], None][:len(self.fuses)]
+        maps = []
         for up, fuse, skip in zip(self.ups, self.fuses, skips, strict=True):
+            maps.append(y)
             y = up(y)
             y = fuse(y if skip is None else torch.cat([y, skip], dim=1))
-        return y
+        if not self.laterals:
+            return y
+        size = y.shape[-2:]
+        return torch.cat([y, *[
+            functional.interpolate(lateral(maps[-1 - j]), size=size, mode='bilinear',
+                                   align_corners=False)
+            for j, lateral in enumerate(self.laterals)]], dim=1)
 
 
 class MSFusionNet(DepthModel):
@@ -68,11 +83,17 @@ class MSFusionNet(DepthModel):
         if not isinstance(dec['reduce_before_upsample'], bool):
             raise ValueError('decoder.reduce_before_upsample of msfusion must be true or false, '
                              f'got {dec["reduce_before_upsample"]!r}')
+        fusion = dec['head_fusion']
+        if isinstance(fusion, bool) or not isinstance(fusion, int) \
+                or not 0 <= fusion <= len(dec['channels']):
+            raise ValueError('decoder.head_fusion of msfusion must be an integer from 0 to the '
+                             f'number of stages {len(dec["channels"])}, got {fusion!r}')
         if len(dec['channels']) not in (4, 5):
             raise ValueError('decoder.channels of msfusion needs 5 widths (1/16 .. 1/1) or 4 '
                              f'(1/16 .. 1/2: heads at 1/2, upsampled), got {dec["channels"]}')
         self.body = MSFusionBody(encoder, dec['context_channels'], list(dec['channels']),
                                  dec['multiscale_blocks'], dec['dilated_blocks'],
-                                 dec['upprojection_stages'], dec['reduce_before_upsample'])
+                                 dec['upprojection_stages'], dec['reduce_before_upsample'],
+                                 fusion)
         self.out_stride = 2 ** (5 - len(dec['channels']))
-        self.make_heads(dec['channels'][-1])
+        self.make_heads(self.body.out_channels)
