@@ -38,12 +38,12 @@ def blocks(model: torch.nn.Module, kind: type) -> int:
 
 def test_the_study_in_git_trains_every_network_alike(repo_root):
     study = load_study(repo_root / STUDY)
-    assert study.seeds == [0, 1]
+    assert study.seeds == [0, 1, 2, 3]
     assert [(r.model, r.variant) for r in study.runs if r.seed == 0] == [
         ('unet_r18', FULL), ('msfusion_r18', FULL), ('msfusion_r18_paper', FULL)] + [
-        ('msfusion_r18', name) for name in (*ABLATIONS, 'full_resolution')] + [
+        ('msfusion_r18', name) for name in (*ABLATIONS, 'full_resolution', 'head_fusion')] + [
         ('fcrn_r50', FULL)]
-    assert len(study.runs) == 20
+    assert len(study.runs) == 44
     for run in study.runs:
         experiment = run.experiment
         assert (experiment['train']['iterations'], experiment['train']['batch_size'],
@@ -92,17 +92,21 @@ def test_each_ablation_builds_runs_and_changes_only_its_part(repo_root):
         256 + 256, 128 + 128, 128 + 64, 64 + 64]
     high = models['full_resolution']
     assert (high.out_stride, high.bins_stride, len(high.body.fuses)) == (1, 4, 5)
+    fused = models['head_fusion']  # 32 own + 4 × 32 from 1/4, 1/8, 1/16 and the context
+    assert [lateral[0].in_channels for lateral in fused.body.laterals] == [64, 128, 256, 128]
+    assert fused.depth_head.conv.in_channels == 160 and fused.out_stride == 2
     assert models['no_bins'].bin_head is None and terms['no_bins'] == {'berhu', 'ssim'}
     assert terms['no_ssim'] == {'berhu', 'bins'}
     params = {name: count_parameters(model) for name, model in models.items()}
     assert params['no_ssim'] == params[FULL]
     assert all(params[name] < params[FULL] for name in REMOVALS)
     assert params['upprojection_decoder'] > params[FULL] < params['full_resolution']
+    assert params['head_fusion'] > params[FULL]
 
 
 def test_the_papers_network_stays_a_named_config(repo_root):
     runs = [r for r in load_study(repo_root / STUDY).runs if r.model == 'msfusion_r18_paper']
-    assert [r.variant for r in runs] == [FULL, FULL]
+    assert [r.variant for r in runs] == [FULL] * 4
     paper = build_model(runs[0].model_config, load_pretrained=False)
     assert (blocks(paper, MultiScaleBlock), blocks(paper, DilatedBlock),
             blocks(paper, UpProjection)) == (4, 4, 2)
