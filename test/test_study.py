@@ -53,6 +53,21 @@ def test_the_study_in_git_trains_every_network_alike(repo_root):
         assert run.experiment['train']['seed'] == run.seed
 
 
+def test_the_more_seeds_study_repeats_the_ablation_study_at_other_seeds(repo_root):
+    ablation = load_study(repo_root / STUDY)
+    more = load_study(repo_root / 'config/study/default_vs_unet_seeds.yaml')
+    assert more.seeds == [2, 3] and (more.world, more.fps) == (ablation.world, ablation.fps)
+    assert [r.name for r in more.runs] == [
+        f'{model}-full-seed{seed}' for seed in (2, 3)
+        for model in ('unet_r18', 'msfusion_r18', 'msfusion_r18_paper')]
+    same = {(r.model, r.variant): r for r in ablation.runs if r.seed == 0}
+    for run in more.runs:
+        twin = same[(run.model, run.variant)]
+        assert run.model_config == twin.model_config
+        assert {**run.experiment, 'train': {**run.experiment['train'], 'seed': 0}} == \
+            twin.experiment
+
+
 def test_each_ablation_builds_runs_and_changes_only_its_part(repo_root):
     runs = {r.variant: r for r in load_study(repo_root / STUDY).runs
             if r.seed == 0 and r.model == 'msfusion_r18'}
