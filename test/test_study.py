@@ -38,12 +38,12 @@ def blocks(model: torch.nn.Module, kind: type) -> int:
 
 def test_the_study_in_git_trains_every_network_alike(repo_root):
     study = load_study(repo_root / STUDY)
-    assert study.seeds == [0, 1, 2, 3]
+    assert study.seeds == [0, 1]
     assert [(r.model, r.variant) for r in study.runs if r.seed == 0] == [
         ('unet_r18', FULL), ('msfusion_r18', FULL), ('msfusion_r18_paper', FULL)] + [
         ('msfusion_r18', name) for name in (*ABLATIONS, 'full_resolution', 'head_fusion')] + [
         ('fcrn_r50', FULL)]
-    assert len(study.runs) == 44
+    assert len(study.runs) == 22
     for run in study.runs:
         experiment = run.experiment
         assert (experiment['train']['iterations'], experiment['train']['batch_size'],
@@ -121,7 +121,7 @@ def test_each_ablation_builds_runs_and_changes_only_its_part(repo_root):
 
 def test_the_papers_network_stays_a_named_config(repo_root):
     runs = [r for r in load_study(repo_root / STUDY).runs if r.model == 'msfusion_r18_paper']
-    assert [r.variant for r in runs] == [FULL] * 4
+    assert [r.variant for r in runs] == [FULL, FULL]
     paper = build_model(runs[0].model_config, load_pretrained=False)
     assert (blocks(paper, MultiScaleBlock), blocks(paper, DilatedBlock),
             blocks(paper, UpProjection)) == (4, 4, 2)
