@@ -291,3 +291,20 @@ def test_abs_rel_against_a_baseline_model(tmp_path, repo_root):
     with pytest.raises(ConfigError, match=r"baseline 'fcrn_r18' must be a model whose variant "
                                           r"full the runs list; they list \['fcrn_r50', "):
         load_study(tmp_path / 'bad.yaml')
+
+
+def test_committed_study_results_are_complete_and_the_readme_shows_them(repo_root):
+    document = json.loads((repo_root / 'docs/study' / RESULTS_JSON).read_text())
+    seeds = {}
+    for run in document['runs']:
+        assert run['steps'] == 300
+        seeds.setdefault((run['model'], run['variant']), set()).add(run['seed'])
+    assert all(found == {0, 1} for found in seeds.values())
+    assert {('msfusion_r18', FULL), ('unet_r18', FULL), ('fcrn_r50', FULL)} <= set(seeds)
+    assert len([pair for pair in seeds if pair[0] == 'msfusion_r18' and pair[1] != FULL]) >= 5
+    readme = (repo_root / 'README.md').read_text()
+    rows = [line for line in (repo_root / 'docs/study' / RESULTS_MD).read_text().splitlines()
+            if line.startswith('| ')]
+    assert len(rows) == 2 + len(seeds) and '\n'.join(rows) in readme
+    for name in (PLOT_STEP, PLOT_WALL):
+        assert (repo_root / 'docs/study' / name).stat().st_size > 0
