@@ -132,3 +132,21 @@ def bench_model(name: str | Mapping, input_size: tuple[int, int], backends: Sequ
         })
     return rows
 
+
+
+def pair_speed(first: str | Mapping, baseline: str | Mapping, input_size: tuple[int, int],
+               backend: str, device: str, precision: str = 'fp32', iters: int = 10,
+               warmup: int = 2, batch: int = 1) -> float:
+    """first's speed over baseline's: the median over rounds of baseline / first latency, the
+    two networks' calls alternating within each round (so the machine's drift between two
+    separately timed rows does not enter the ratio)."""
+    images = [bench_image(input_size, seed=i) for i in range(batch)]
+    with tempfile.TemporaryDirectory() as tmp:
+        calls = {}
+        for key, name in (('first', first), ('baseline', baseline)):
+            estimator = make_estimator(backend, build_bench_model(name), device, precision,
+                                       input_size, Path(tmp))
+            estimator.predict_batch(images)  # first call: allocations, graph capture, compile
+            calls[key] = (lambda e=estimator: e.predict_batch(images))
+        times = time_interleaved(calls, iters, warmup)
+    return paired_speedup(times['baseline'], times['first'])

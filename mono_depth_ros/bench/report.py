@@ -17,13 +17,14 @@ def size_text(size: list[int] | tuple[int, int]) -> str:
     return f'{size[0]}×{size[1]}'
 
 
-def compute_ratios(rows: list[dict]) -> list[dict]:
-    """Each TARGET_PAIRS throughput ratio per size and backend; each backend's paired speed-up
-    over the reference (median of per-round latency ratios)."""
+def compute_ratios(rows: list[dict], pairs: list[dict] | None = None) -> list[dict]:
+    """Each TARGET_PAIRS throughput ratio per size and backend, the pairs measured with
+    alternating calls (pair_ratio_row), each backend's paired speed-up over the reference
+    (median of per-round latency ratios)."""
     fps = {(r['model'], tuple(r['input_size']), r['backend']): r['fps'] for r in rows}
     speedups = {(r['model'], tuple(r['input_size']), r['backend']):
                 r.get('speedup_vs_reference') for r in rows}
-    ratios = []
+    ratios = list(pairs or [])
     for (model, size, backend), value in sorted(fps.items()):
         for first, baseline, target in TARGET_PAIRS:
             if model == first and (baseline, size, backend) in fps:
@@ -38,6 +39,14 @@ def compute_ratios(rows: list[dict]) -> list[dict]:
                            'target': 1.0, 'met': paired >= 1.0})
     return sorted(ratios, key=lambda r: ('paired' in r['what'], r['what'], r['input_size'],
                                          r['backend']))
+
+
+def pair_ratio_row(first: str, baseline: str, target: float, size: list[int] | tuple[int, int],
+                   backend: str, ratio: float) -> dict:
+    """A ratio row for first / baseline speed measured with their calls alternating."""
+    return {'what': f'{first} / {baseline} speed (median of alternating calls)',
+            'input_size': list(size), 'backend': backend, 'ratio': ratio, 'target': target,
+            'met': ratio >= target}
 
 
 def _num(value, digits: int = 1) -> str:

@@ -16,8 +16,13 @@ import torch
 from tqdm import tqdm
 
 from mono_depth_ros.bench.device import device_name, peak_tflops
-from mono_depth_ros.bench.model_bench import BACKENDS, bench_model, REFERENCE
-from mono_depth_ros.bench.report import compute_ratios, write_results
+from mono_depth_ros.bench.model_bench import BACKENDS, bench_model, pair_speed, REFERENCE
+from mono_depth_ros.bench.report import (
+    compute_ratios,
+    pair_ratio_row,
+    TARGET_PAIRS,
+    write_results,
+)
 from mono_depth_ros.core.constants import KITTI_IMAGE_SIZE
 from mono_depth_ros.inference.backends import BACKENDS as BACKEND_TABLE
 
@@ -153,6 +158,20 @@ def run_cameras(args: argparse.Namespace, device: str, out_dir: str) -> list[dic
                          args.precision, args.node_backends[-1], out_dir)
 
 
+def paired_ratios(args: argparse.Namespace, device: str) -> list[dict]:
+    """Each TARGET_PAIRS ratio whose two models are benched, per size and backend, measured
+    with the two networks' calls alternating (pair_speed)."""
+    jobs = [(first, baseline, target, size, backend)
+            for first, baseline, target in TARGET_PAIRS
+            if first in args.models and baseline in args.models
+            for size in args.sizes for backend in args.backends]
+    return [pair_ratio_row(first, baseline, target, size, backend,
+                           pair_speed(first, baseline, size, backend, device, args.precision,
+                                      args.iters, args.warmup, args.batch))
+            for first, baseline, target, size, backend in tqdm(jobs, desc='model pairs',
+                                                               unit='pair')]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write its JSON and markdown; print the markdown."""
     args = resolve_args(build_parser().parse_args(argv))
@@ -179,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     for model, size in tqdm(jobs, desc='model-only', unit='model'):
         results['model'] += bench_model(model, size, args.backends, str(device), args.precision,
                                         args.iters, args.warmup, args.batch, peak)
-    results['ratios'] = compute_ratios(results['model'])
+    results['ratios'] = compute_ratios(results['model'], paired_ratios(args, str(device)))
     results['node'], results['soak'] = run_node(args, str(device), args.out)
     results['cameras'] = run_cameras(args, str(device), args.out)
     json_path, md_path = write_results(results, args.out)
