@@ -133,7 +133,6 @@ def bench_model(name: str | Mapping, input_size: tuple[int, int], backends: Sequ
     return rows
 
 
-
 def pair_speed(first: str | Mapping, baseline: str | Mapping, input_size: tuple[int, int],
                backend: str, device: str, precision: str = 'fp32', iters: int = 10,
                warmup: int = 2, batch: int = 1) -> float:

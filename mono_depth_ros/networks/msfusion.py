@@ -83,14 +83,14 @@ class MSFusionNet(DepthModel):
         if not isinstance(dec['reduce_before_upsample'], bool):
             raise ValueError('decoder.reduce_before_upsample of msfusion must be true or false, '
                              f'got {dec["reduce_before_upsample"]!r}')
+        if len(dec['channels']) not in (4, 5):
+            raise ValueError('decoder.channels of msfusion needs 5 widths (1/16 .. 1/1) or 4 '
+                             f'(1/16 .. 1/2: heads at 1/2, upsampled), got {dec["channels"]}')
         fusion = dec['head_fusion']
         if isinstance(fusion, bool) or not isinstance(fusion, int) \
                 or not 0 <= fusion <= len(dec['channels']):
             raise ValueError('decoder.head_fusion of msfusion must be an integer from 0 to the '
                              f'number of stages {len(dec["channels"])}, got {fusion!r}')
-        if len(dec['channels']) not in (4, 5):
-            raise ValueError('decoder.channels of msfusion needs 5 widths (1/16 .. 1/1) or 4 '
-                             f'(1/16 .. 1/2: heads at 1/2, upsampled), got {dec["channels"]}')
         self.body = MSFusionBody(encoder, dec['context_channels'], list(dec['channels']),
                                  dec['multiscale_blocks'], dec['dilated_blocks'],
                                  dec['upprojection_stages'], dec['reduce_before_upsample'],
