@@ -36,14 +36,19 @@ def blocks(model: torch.nn.Module, kind: type) -> int:
     return sum(isinstance(module, kind) for module in model.modules())
 
 
+COMPARED = ('unet_r18', 'msfusion_r18', 'msfusion_r18_paper')  # the full runs at 4 seeds
+
+
 def test_the_study_in_git_trains_every_network_alike(repo_root):
     study = load_study(repo_root / STUDY)
     assert study.seeds == [0, 1]
-    assert [(r.model, r.variant) for r in study.runs if r.seed == 0] == [
-        ('unet_r18', FULL), ('msfusion_r18', FULL), ('msfusion_r18_paper', FULL)] + [
+    order = [(model, FULL) for model in COMPARED] + [
         ('msfusion_r18', name) for name in (*ABLATIONS, 'full_resolution', 'head_fusion')] + [
         ('fcrn_r50', FULL)]
-    assert len(study.runs) == 22
+    # seed by seed: every run at seeds 0 and 1 first, then the compared networks at 2 and 3
+    assert [(r.model, r.variant, r.seed) for r in study.runs] == [
+        (*pair, seed) for seed in (0, 1) for pair in order] + [
+        (model, FULL, seed) for seed in (2, 3) for model in COMPARED]
     for run in study.runs:
         experiment = run.experiment
         assert (experiment['train']['iterations'], experiment['train']['batch_size'],
@@ -51,21 +56,27 @@ def test_the_study_in_git_trains_every_network_alike(repo_root):
             300, 4, 5e-4, [88, 304])
         assert run.model_config['encoder']['random_init'] is True
         assert run.experiment['train']['seed'] == run.seed
-
-
-def test_the_more_seeds_study_repeats_the_ablation_study_at_other_seeds(repo_root):
-    ablation = load_study(repo_root / STUDY)
-    more = load_study(repo_root / 'config/study/default_vs_unet_seeds.yaml')
-    assert more.seeds == [2, 3] and (more.world, more.fps) == (ablation.world, ablation.fps)
-    assert [r.name for r in more.runs] == [
-        f'{model}-full-seed{seed}' for seed in (2, 3)
-        for model in ('unet_r18', 'msfusion_r18', 'msfusion_r18_paper')]
-    same = {(r.model, r.variant): r for r in ablation.runs if r.seed == 0}
-    for run in more.runs:
-        twin = same[(run.model, run.variant)]
+    first = {(r.model, r.variant): r for r in study.runs if r.seed == 0}
+    for run in study.runs:  # a run differs from its seed-0 twin in the seed alone
+        twin = first[(run.model, run.variant)]
         assert run.model_config == twin.model_config
         assert {**run.experiment, 'train': {**run.experiment['train'], 'seed': 0}} == \
             twin.experiment
+
+
+def test_a_run_entry_may_add_seeds_but_not_drop_the_studys(tmp_path, synth_world):
+    config = write_study(tmp_path / 'study.yaml', synth_world, seeds=[0], runs=[
+        {'model': 'msfusion_r18', 'variants': [FULL], 'seeds': [0, 2]},
+        {'model': 'msfusion_r18', 'variants': ['no_ssim']}])
+    study = load_study(config)
+    assert [r.name for r in study.runs] == [
+        'msfusion_r18-full-seed0', 'msfusion_r18-no_ssim-seed0', 'msfusion_r18-full-seed2']
+    for seeds, message in (([2], r"runs\[0\]: seeds \[2\] must include the study's seeds \[0\]"),
+                           ([0, 0], r'runs\[0\]: seeds must be a non-empty list of distinct')):
+        bad = write_study(tmp_path / 'bad.yaml', synth_world, seeds=[0], runs=[
+            {'model': 'msfusion_r18', 'variants': [FULL], 'seeds': seeds}])
+        with pytest.raises(ConfigError, match=message):
+            load_study(bad)
 
 
 def test_each_ablation_builds_runs_and_changes_only_its_part(repo_root):
@@ -121,7 +132,7 @@ def test_each_ablation_builds_runs_and_changes_only_its_part(repo_root):
 
 def test_the_papers_network_stays_a_named_config(repo_root):
     runs = [r for r in load_study(repo_root / STUDY).runs if r.model == 'msfusion_r18_paper']
-    assert [r.variant for r in runs] == [FULL, FULL]
+    assert [(r.variant, r.seed) for r in runs] == [(FULL, seed) for seed in range(4)]
     paper = build_model(runs[0].model_config, load_pretrained=False)
     assert (blocks(paper, MultiScaleBlock), blocks(paper, DilatedBlock),
             blocks(paper, UpProjection)) == (4, 4, 2)
@@ -270,7 +281,8 @@ def test_summary_is_mean_and_sample_std_over_seeds():
     full, x = summarize(runs)
     assert full['abs_rel'] == pytest.approx(0.12) and full['seeds'] == [0, 1]
     assert full['abs_rel_std'] == pytest.approx(0.02 * 2 ** 0.5)  # sqrt((0.02² + 0.02²) / 1)
-    assert x['abs_rel_std'] is None and x['abs_rel_vs_full'] == pytest.approx(-0.25)
+    # x ran at seed 0 only: compared with full's seed 0 (0.10), not full's mean over 0 and 1
+    assert x['abs_rel_std'] is None and x['abs_rel_vs_full'] == pytest.approx(-0.1)
 
 
 def test_abs_rel_against_a_baseline_model(tmp_path, repo_root):
@@ -281,6 +293,9 @@ def test_abs_rel_against_a_baseline_model(tmp_path, repo_root):
     base, new = summarize(runs, baseline='base')
     assert base['abs_rel_vs_baseline'] == pytest.approx(1.0)
     assert new['abs_rel_vs_baseline'] == pytest.approx(0.095 / 0.12)
+    extra = {**runs[0], 'seed': 2, 'abs_rel': 0.30}  # a baseline seed 'new' did not run
+    assert summarize([*runs, extra], baseline='base')[1]['abs_rel_vs_baseline'] == \
+        pytest.approx(0.095 / 0.12)
     assert summarize(runs[2:], baseline='base')[0]['abs_rel_vs_baseline'] is None
     assert all(row['abs_rel_vs_baseline'] is None for row in summarize(runs))
     study = load_study(repo_root / STUDY)
@@ -299,7 +314,8 @@ def test_committed_study_results_are_complete_and_the_readme_shows_them(repo_roo
     for run in document['runs']:
         assert run['steps'] == 300
         seeds.setdefault((run['model'], run['variant']), set()).add(run['seed'])
-    assert all(found == {0, 1} for found in seeds.values())
+    assert all(found == ({0, 1, 2, 3} if pair in {(m, FULL) for m in COMPARED} else {0, 1})
+               for pair, found in seeds.items())
     assert {('msfusion_r18', FULL), ('unet_r18', FULL), ('fcrn_r50', FULL)} <= set(seeds)
     assert len([pair for pair in seeds if pair[0] == 'msfusion_r18' and pair[1] != FULL]) >= 5
     readme = (repo_root / 'README.md').read_text()

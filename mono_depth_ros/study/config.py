@@ -22,13 +22,13 @@ STUDY_KEYS = {
     'seeds': None,               # each (model, variant) is trained once per seed
     'experiment': None,          # the training config all runs share (config/train/*.yaml schema)
     'variants': {},              # name -> {model: ['key=value', ...], loss: {term: weight}}
-    'runs': None,                # [{model: <models/ name>, variants: [full, <name>, ...]}]
+    'runs': None,                # [{model: <models/ name>, variants: [...], seeds: [...]}]
     'fps': {},                   # CPU speed of each run's network (see FPS_DEFAULTS)
     'keep_checkpoints': False,   # keep a finished run's step_<N>.pt and best.pt
     'baseline': None,            # a model whose full run every row's abs_rel is divided by
 }
 VARIANT_DEFAULTS = {'model': [], 'loss': {}}
-RUN_DEFAULTS = {'model': None, 'variants': [FULL]}
+RUN_DEFAULTS = {'model': None, 'variants': [FULL], 'seeds': None}  # seeds: the study's
 # Model-only speed with mono-depth-bench's code, batch 1, fp32, on the CPU, at the study input.
 FPS_DEFAULTS = {'backend': 'fast', 'iters': 20, 'warmup': 3}
 # Experiment keys the study sets for each run itself.
@@ -105,11 +105,13 @@ def _variants(section: Any, where: str) -> dict[str, dict[str, Any]]:
     return table
 
 
-def _runs(section: Any, variants: Mapping[str, Any], where: str) -> list[tuple[str, str]]:
-    """(model, variant) pairs of the runs section, in order, each variant defined once."""
+def _runs(section: Any, variants: Mapping[str, Any], seeds: list[int], where: str
+          ) -> list[tuple[str, str, list[int]]]:
+    """(model, variant, seeds) of the runs section, in order, each variant defined once; an
+    entry's seeds (default: the study's) are the study's seeds and more, never fewer."""
     if not isinstance(section, list) or not section:
         raise ConfigError(f'{where}: runs must be a non-empty list of {{model, variants}}')
-    pairs: list[tuple[str, str]] = []
+    entries: list[tuple[str, str, list[int]]] = []
     for index, entry in enumerate(section):
         here = f'{where} runs[{index}]'
         if not isinstance(entry, Mapping):
@@ -124,11 +126,16 @@ def _runs(section: Any, variants: Mapping[str, Any], where: str) -> list[tuple[s
         if unknown:
             raise ConfigError(f'{here} ({model}): unknown variant(s) {unknown}; defined: '
                               f'{sorted(variants)} (define new ones under variants:)')
+        own = seeds if entry.get('seeds') is None else _int_list(entry['seeds'],
+                                                                f'{here}: seeds')
+        if not set(seeds) <= set(own):
+            raise ConfigError(f"{here}: seeds {own} must include the study's seeds {seeds} "
+                              '(every run has at least those)')
         for name in names:
-            if (model, name) in pairs:
+            if any((model, name) == (listed, listed_name) for listed, listed_name, _ in entries):
                 raise ConfigError(f'{here}: {model} variant {name!r} is listed twice')
-            pairs.append((model, name))
-    return pairs
+            entries.append((model, name, own))
+    return entries
 
 
 def _fps(section: Any, where: str) -> dict[str, Any]:
@@ -196,18 +203,20 @@ def load_study(path: str | os.PathLike, world: str | os.PathLike | None = None) 
         raise ConfigError(f'{where}: world must be a data path, got {world!r}')
     seeds = _int_list(raw['seeds'], f'{where}: seeds')
     variants = _variants(raw.get('variants') or {}, where)
-    pairs = _runs(raw['runs'], variants, where)
+    entries = _runs(raw['runs'], variants, seeds, where)
+    pairs = [(model, name) for model, name, _ in entries]
     base = _base_experiment(raw['experiment'], where)
-    runs, unchanged = [], {}
-    for seed in seeds:  # seed by seed: a study cut short has every variant at the first seeds
-        for model, name in pairs:
-            spec = resolve_run(base, model, name, variants[name], seed, where)
-            runs.append(spec)
-            if seed == seeds[0]:
-                unchanged.setdefault(model, resolve_run(base, model, FULL, variants[FULL], seed,
-                                                        where).model_config)
-                if name != FULL and spec.model_config == unchanged[model]:
-                    raise ConfigError(f'{where}: variant {name!r} leaves {model} unchanged')
+    unchanged: dict[str, dict[str, Any]] = {}
+    for model, name, _ in entries:  # every variant must edit its network
+        full = unchanged.setdefault(model, resolve_run(base, model, FULL, variants[FULL],
+                                                       seeds[0], where).model_config)
+        if name != FULL and resolve_run(base, model, name, variants[name], seeds[0],
+                                        where).model_config == full:
+            raise ConfigError(f'{where}: variant {name!r} leaves {model} unchanged')
+    every_seed = list(dict.fromkeys(seed for *_, own in entries for seed in [*seeds, *own]))
+    # seed by seed: a study cut short has every variant at the first seeds
+    runs = [resolve_run(base, model, name, variants[name], seed, where)
+            for seed in every_seed for model, name, own in entries if seed in own]
     keep = raw.get('keep_checkpoints', STUDY_KEYS['keep_checkpoints'])
     if not isinstance(keep, bool):
         raise ConfigError(f'{where}: keep_checkpoints must be true or false')

@@ -34,23 +34,32 @@ def groups(results: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str
     return table
 
 
+def paired_ratio(runs: list[dict[str, Any]], reference: list[dict[str, Any]] | None
+                 ) -> float | None:
+    """Mean abs_rel of runs / that of reference over the seeds both have (None: none shared)."""
+    seeds = {r['seed'] for r in runs} & {r['seed'] for r in reference or []}
+    if not seeds:
+        return None
+    return float(np.mean([r['abs_rel'] for r in runs if r['seed'] in seeds])
+                 / np.mean([r['abs_rel'] for r in reference if r['seed'] in seeds]))
+
+
 def summarize(results: list[dict[str, Any]], baseline: str | None = None
               ) -> list[dict[str, Any]]:
     """One row per (model, variant): seeds, mean and std of each column, the change of mean
     abs_rel against the same model's full variant (relative, None without one) and, with a
-    baseline model, mean abs_rel / the baseline's full mean abs_rel (None until it has run)."""
-    rows = []
-    for (model, variant), runs in groups(results).items():
+    baseline model, mean abs_rel / the baseline's full mean abs_rel (None until it has run);
+    both comparisons over the seeds the two rows share, so a row with more seeds than another
+    is compared seed for seed."""
+    rows, table = [], groups(results)
+    for (model, variant), runs in table.items():
         row = {'model': model, 'variant': variant, 'seeds': [r['seed'] for r in runs]}
         for key, *_ in COLUMNS:
             row[key], row[f'{key}_std'] = mean_std([r[key] for r in runs])
+        full = paired_ratio(runs, table.get((model, FULL)))
+        row['abs_rel_vs_full'] = None if full is None else full - 1.0
+        row['abs_rel_vs_baseline'] = paired_ratio(runs, table.get((baseline, FULL)))
         rows.append(row)
-    full = {row['model']: row['abs_rel'] for row in rows if row['variant'] == FULL}
-    for row in rows:
-        base = full.get(row['model'])
-        row['abs_rel_vs_full'] = None if base is None else row['abs_rel'] / base - 1.0
-        reference = full.get(baseline)
-        row['abs_rel_vs_baseline'] = None if reference is None else row['abs_rel'] / reference
     return rows
 
 
@@ -58,6 +67,21 @@ def cell(mean: float, std: float | None, digits: int) -> str:
     """'mean ± std' with the given decimals (only the mean for one seed)."""
     text = f'{mean:.{digits}f}'
     return text if std is None else f'{text} ± {std:.{digits}f}'
+
+
+def study_seeds(study: Study) -> dict[tuple[str, str], list[int]]:
+    """The seeds of each (model, variant) of a study, in run order."""
+    seeds: dict[tuple[str, str], list[int]] = {}
+    for run in study.runs:
+        seeds.setdefault((run.model, run.variant), []).append(run.seed)
+    return seeds
+
+
+def seeds_text(study: Study) -> str:
+    """The study's seeds, and the rows that have more."""
+    more = {pair: seeds for pair, seeds in study_seeds(study).items() if seeds != study.seeds}
+    return f'{study.seeds}' + ''.join(f', {model} {variant} {seeds}'
+                                      for (model, variant), seeds in more.items())
 
 
 def markdown(study: Study, results: list[dict[str, Any]], meta: dict[str, str]) -> str:
@@ -69,7 +93,7 @@ def markdown(study: Study, results: list[dict[str, Any]], meta: dict[str, str]) 
         f'the same world (`{study.world}`, split `{experiment["data"]["train_split"]}`) with '
         f'the same data order per seed: {experiment["train"]["iterations"]} steps, batch '
         f'{experiment["train"]["batch_size"]}, lr {experiment["optim"]["lr"]:g}, input '
-        f'{height}×{width}, seeds {study.seeds}; trained on {meta["train_device"]}. '
+        f'{height}×{width}, seeds {seeds_text(study)}; trained on {meta["train_device"]}. '
         f'abs_rel, δ1 (a1) and RMSE are the validation at the last step on '
         f'`{experiment["data"]["val_split"]}`; train wall is the training loop\'s time without '
         f'validation and checkpoints. Params and GFLOPs (2 per multiply-add) at {height}×'
@@ -77,7 +101,9 @@ def markdown(study: Study, results: list[dict[str, Any]], meta: dict[str, str]) 
         f'batch 1, fp32, {study.fps["iters"]} timed calls on {meta["cpu"]}. '
         'Values are mean ± sample std over seeds.'
         + (f' The last column divides each mean abs_rel by that of {study.baseline} full.'
-           if study.baseline else ''))
+           if study.baseline else '')
+        + (' Both comparisons are over the seeds the two rows share.'
+           if len({len(seeds) for seeds in study_seeds(study).values()}) > 1 else ''))
     ratio_header = f' abs_rel / {study.baseline} |' if study.baseline else ''
     lines = [
         f'# Study `{Path(study.path).name}`', '',
