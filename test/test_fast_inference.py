@@ -89,7 +89,7 @@ def test_network_input_memory_format_follows_channels_last(msfusion, images):
             (args[0].is_contiguous(), args[0].is_contiguous(memory_format=torch.channels_last))))
         fast.predict(images[0])
         hook.remove()
-    # the H×W×3 upload must not leak channels_last into a contiguous CPU network, nor the reverse;
+    # the H×W×3 upload must not leak channels_last into a contiguous network, nor the reverse;
     # by default the CPU network runs channels_last (no network of models/ is slower so)
     assert seen == [(True, False), (False, True), (False, True)]
 
