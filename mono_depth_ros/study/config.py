@@ -206,17 +206,17 @@ def load_study(path: str | os.PathLike, world: str | os.PathLike | None = None) 
     entries = _runs(raw['runs'], variants, seeds, where)
     pairs = [(model, name) for model, name, _ in entries]
     base = _base_experiment(raw['experiment'], where)
-    unchanged: dict[str, dict[str, Any]] = {}
-    for model, name, _ in entries:  # every variant must edit its network
-        full = unchanged.setdefault(model, resolve_run(base, model, FULL, variants[FULL],
-                                                       seeds[0], where).model_config)
-        if name != FULL and resolve_run(base, model, name, variants[name], seeds[0],
-                                        where).model_config == full:
-            raise ConfigError(f'{where}: variant {name!r} leaves {model} unchanged')
-    every_seed = list(dict.fromkeys(seed for *_, own in entries for seed in [*seeds, *own]))
+    every_seed = list(dict.fromkeys([*seeds, *(seed for *_, own in entries for seed in own)]))
     # seed by seed: a study cut short has every variant at the first seeds
     runs = [resolve_run(base, model, name, variants[name], seed, where)
             for seed in every_seed for model, name, own in entries if seed in own]
+    first = {(run.model, run.variant): run.model_config for run in runs if run.seed == seeds[0]}
+    for model, name in pairs:  # every variant must edit its network
+        if (model, FULL) not in first:
+            first[(model, FULL)] = resolve_run(base, model, FULL, variants[FULL], seeds[0],
+                                               where).model_config
+        if name != FULL and first[(model, name)] == first[(model, FULL)]:
+            raise ConfigError(f'{where}: variant {name!r} leaves {model} unchanged')
     keep = raw.get('keep_checkpoints', STUDY_KEYS['keep_checkpoints'])
     if not isinstance(keep, bool):
         raise ConfigError(f'{where}: keep_checkpoints must be true or false')
