@@ -7,17 +7,17 @@ import mmap
 import pytest
 import torch
 
-from mono_depth_ros.bench import model_bench
 from mono_depth_ros.bench.camera_bench import rig_commands, summarize_rounds
-from mono_depth_ros.bench.device import (
+from mono_depth_ros.bench.node_bench import node_command, summarize_soak
+from mono_depth_ros.bench.report import compute_ratios, markdown, pair_ratio_row
+from mono_depth_ros.timing import model_timing
+from mono_depth_ros.timing.device import (
     lookup_gpu_peak,
     peak_memory_mib,
     probe_peak_tflops,
     reset_peak_memory,
 )
-from mono_depth_ros.bench.node_bench import node_command, summarize_soak
-from mono_depth_ros.bench.report import compute_ratios, markdown, pair_ratio_row
-from mono_depth_ros.bench.stats import drift, paired_speedup, summarize_latency
+from mono_depth_ros.timing.latency import drift, paired_speedup, summarize_latency
 from mono_depth_ros.tools import bench as bench_tool
 
 
@@ -204,8 +204,8 @@ def test_pair_speed_alternates_the_two_networks_and_takes_the_median_ratio(monke
                 call()
         return {'first': [10.0, 20.0, 30.0], 'baseline': [20.0, 20.0, 90.0]}
 
-    monkeypatch.setattr(model_bench, 'time_interleaved', fake_interleaved)
-    ratio = model_bench.pair_speed('msfusion_r18', 'unet_r18', (32, 96), 'fast', 'cpu',
+    monkeypatch.setattr(model_timing, 'time_interleaved', fake_interleaved)
+    ratio = model_timing.pair_speed('msfusion_r18', 'unet_r18', (32, 96), 'fast', 'cpu',
                                    iters=3, warmup=0)
     assert ratio == 2.0  # median of 20/10, 20/20, 90/30
     assert order == ['first', 'baseline'] * 3
@@ -215,5 +215,5 @@ def test_pair_speed_alternates_the_two_networks_and_takes_the_median_ratio(monke
     assert row['what'] == 'msfusion_r18 / unet_r18 speed (median of alternating calls)'
     # measured for real: a positive ratio from alternating calls at a tiny size
     monkeypatch.undo()
-    assert model_bench.pair_speed('msfusion_r18', 'unet_r18', (32, 96), 'fast', 'cpu',
+    assert model_timing.pair_speed('msfusion_r18', 'unet_r18', (32, 96), 'fast', 'cpu',
                                   iters=2, warmup=0) > 0

@@ -21,7 +21,7 @@ from mono_depth_ros.bench.node_bench import (
     process_gpu_mib,
     process_rss_mib,
 )
-from mono_depth_ros.bench.stats import summarize_latency
+from mono_depth_ros.timing.latency import summarize_latency
 
 LAYOUTS = ('one process', 'one process per camera')
 

@@ -18,9 +18,12 @@ import time
 import numpy as np
 import torch
 
-from mono_depth_ros.bench.model_bench import build_bench_model, relative_difference
-from mono_depth_ros.bench.node_bench import bench_image
-from mono_depth_ros.bench.stats import summarize_latency
+from mono_depth_ros.timing.latency import summarize_latency
+from mono_depth_ros.timing.model_timing import (
+    bench_image,
+    build_bench_model,
+    relative_difference,
+)
 
 STATUSES = ('pass', 'fail', 'skip')
 # Largest max relative depth difference against the eager fp32 model that passes, per path.

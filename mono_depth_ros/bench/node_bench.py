@@ -16,11 +16,11 @@ import time
 
 import numpy as np
 
-from mono_depth_ros.bench.stats import drift, summarize_latency
 from mono_depth_ros.core.constants import KITTI_IMAGE_SIZE, KITTI_INTRINSICS
 from mono_depth_ros.core.geometry import scale_intrinsics
 from mono_depth_ros.ros import process as node_process
 from mono_depth_ros.ros.stamps import header_ns, NS_PER_S, set_stamp
+from mono_depth_ros.timing.latency import drift, summarize_latency
 
 
 def node_command(model: str, input_size: tuple[int, int], namespace: str, device: str = 'cpu',
@@ -64,14 +64,6 @@ def process_gpu_mib(pid: int) -> float | None:
     used = [float(row.split(',')[1]) for row in out.splitlines()
             if row.strip() and row.split(',')[0].strip() == str(pid)]
     return sum(used) if used else 0.0
-
-
-def bench_image(size: tuple[int, int] = KITTI_IMAGE_SIZE, seed: int = 0) -> np.ndarray:
-    """A deterministic RGB uint8 image: smooth gradients plus noise (the same for every model)."""
-    rng = np.random.default_rng(seed)
-    v, u = np.mgrid[0:size[0], 0:size[1]].astype(np.float32)
-    base = np.stack([u / size[1], v / size[0], 0.5 + 0.5 * np.sin(u / 37.0)], axis=-1) * 200
-    return np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
 
 
 class NodeClient:

@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mono_depth_ros.bench.model_bench import BACKENDS as BENCH_BACKENDS
 from mono_depth_ros.core.config import check_keys, ConfigError, load_yaml
 from mono_depth_ros.datasets.sources import build_dataset
 from mono_depth_ros.networks import validate_model_config
+from mono_depth_ros.timing.model_timing import BACKENDS as BENCH_BACKENDS
 from mono_depth_ros.training.config import merge_experiment, resolve_split, validate_experiment
 from mono_depth_ros.training.trainer import resolve_model_config
 

@@ -10,12 +10,12 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from mono_depth_ros.bench.device import device_name
-from mono_depth_ros.bench.model_bench import bench_model
 from mono_depth_ros.core.config import ConfigError
 from mono_depth_ros.core.paths import atomic_output
 from mono_depth_ros.study.config import check_world, RunSpec, Study
 from mono_depth_ros.study.report import write_report
+from mono_depth_ros.timing.device import device_name
+from mono_depth_ros.timing.model_timing import bench_model
 from mono_depth_ros.training.checkpoints import BEST_NAME, latest_checkpoint, step_checkpoints
 from mono_depth_ros.training.distributed import DistInfo, pick_device
 from mono_depth_ros.training.reporting import METRICS_FILE

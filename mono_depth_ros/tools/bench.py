@@ -15,8 +15,6 @@ import sys
 import torch
 from tqdm import tqdm
 
-from mono_depth_ros.bench.device import device_name, peak_tflops
-from mono_depth_ros.bench.model_bench import BACKENDS, bench_model, pair_speed, REFERENCE
 from mono_depth_ros.bench.report import (
     compute_ratios,
     pair_ratio_row,
@@ -25,6 +23,14 @@ from mono_depth_ros.bench.report import (
 )
 from mono_depth_ros.core.constants import KITTI_IMAGE_SIZE
 from mono_depth_ros.inference.backends import BACKENDS as BACKEND_TABLE
+from mono_depth_ros.timing.device import device_name, peak_tflops
+from mono_depth_ros.timing.model_timing import (
+    BACKENDS,
+    bench_image,
+    bench_model,
+    pair_speed,
+    REFERENCE,
+)
 
 DEFAULT_MODELS = ['msfusion_r18', 'msfusion_r18_paper', 'msfusion_r50', 'fcrn_r50', 'unet_r18']
 DEFAULT_SIZES = ['352x1216', '192x640']
@@ -118,7 +124,7 @@ def resolve_args(args: argparse.Namespace) -> argparse.Namespace:
 
 def run_node(args: argparse.Namespace, device: str, out_dir: str) -> tuple[list, dict | None]:
     """Node end-to-end rows and the soak report (the soak reuses a node of the same model)."""
-    from mono_depth_ros.bench.node_bench import bench_image, node_command, NodeUnderTest
+    from mono_depth_ros.bench.node_bench import node_command, NodeUnderTest
 
     image = bench_image(args.camera_size)
     runs = [] if args.no_node else [(m, s, b) for m in args.models for s in args.node_sizes
@@ -151,7 +157,6 @@ def run_cameras(args: argparse.Namespace, device: str, out_dir: str) -> list[dic
     if args.no_node or not args.cameras:
         return []
     from mono_depth_ros.bench.camera_bench import bench_cameras
-    from mono_depth_ros.bench.node_bench import bench_image
 
     return bench_cameras(args.camera_model, tuple(args.camera_input), args.cameras,
                          bench_image(args.camera_size), args.camera_rounds, device,

@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
           f'{"fixed" if args.fixed else "dynamic"} {size[0]}×{size[1]}, '
           f'{time.perf_counter() - start:.1f} s)')
     if args.check:
-        from mono_depth_ros.bench.node_bench import bench_image
         from mono_depth_ros.inference.onnx import onnx_parity
+        from mono_depth_ros.timing.model_timing import bench_image
 
         difference = onnx_parity(model, path, bench_image(size), size)
         ok = difference <= args.tolerance

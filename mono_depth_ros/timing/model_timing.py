@@ -17,11 +17,11 @@ import time
 import numpy as np
 import torch
 
-from mono_depth_ros.bench.device import peak_memory_mib, reset_peak_memory
-from mono_depth_ros.bench.node_bench import bench_image
-from mono_depth_ros.bench.stats import paired_speedup, summarize_latency
+from mono_depth_ros.core.constants import KITTI_IMAGE_SIZE
 from mono_depth_ros.inference.backends import BACKENDS as BACKEND_TABLE
 from mono_depth_ros.inference.backends import create_estimator, get_backend
+from mono_depth_ros.timing.device import peak_memory_mib, reset_peak_memory
+from mono_depth_ros.timing.latency import paired_speedup, summarize_latency
 
 # Bench rows: every backend of inference.backends.BACKENDS ('torch' is the row named
 # 'reference' that the others are compared with), plus 'compiled' (fast with torch.compile).
@@ -30,6 +30,14 @@ BACKENDS: dict[str, tuple[str, dict]] = {
     **{REFERENCE if name == 'torch' else name: (name, {}) for name in BACKEND_TABLE},
     'compiled': ('fast', {'compile': True}),
 }
+
+
+def bench_image(size: tuple[int, int] = KITTI_IMAGE_SIZE, seed: int = 0) -> np.ndarray:
+    """A deterministic RGB uint8 image: smooth gradients plus noise (the same for every model)."""
+    rng = np.random.default_rng(seed)
+    v, u = np.mgrid[0:size[0], 0:size[1]].astype(np.float32)
+    base = np.stack([u / size[1], v / size[0], 0.5 + 0.5 * np.sin(u / 37.0)], axis=-1) * 200
+    return np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
 
 
 def build_bench_model(name: str | Mapping) -> torch.nn.Module:
