@@ -8,6 +8,8 @@ import pytest
 pytest.importorskip('rclpy')
 from std_msgs.msg import Header  # noqa: E402
 
+from mono_depth_ros.core import paths  # noqa: E402
+from mono_depth_ros.core.paths import DEFAULT_MODEL  # noqa: E402
 from mono_depth_ros.ros.conversions import depth_to_image  # noqa: E402
 from mono_depth_ros.ros.player import DriveRun, latency_stats  # noqa: E402
 from mono_depth_ros.tools import demo  # noqa: E402
@@ -18,16 +20,15 @@ def args(**kwargs) -> argparse.Namespace:
     return argparse.Namespace(**{**base, **kwargs})
 
 
-def test_model_choice_order_given_then_models_folder_then_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(demo, 'REPO_ROOT', tmp_path)
+def test_model_choice_order_given_then_default_model_then_cache(tmp_path, monkeypatch):
+    shipped = tmp_path / 'models' / DEFAULT_MODEL
+    monkeypatch.setattr(paths, 'default_model_candidates', lambda: [shipped])
     assert demo.get_model(args(checkpoint='x.pt'), tmp_path)[0] == 'x.pt'
     (tmp_path / 'models').mkdir()
-    (tmp_path / 'models' / 'b.pt').write_bytes(b'')
-    (tmp_path / 'models' / 'a.pt').write_bytes(b'')
-    assert demo.get_model(args(), tmp_path) == (str(tmp_path / 'models' / 'a.pt'),
-                                                 'found in models/')
-    (tmp_path / 'models' / 'a.pt').unlink()
-    (tmp_path / 'models' / 'b.pt').unlink()
+    (tmp_path / 'models' / 'another.pt').write_bytes(b'')  # only the default model counts
+    shipped.write_bytes(b'')
+    assert demo.get_model(args(), tmp_path) == (str(shipped), 'the default model')
+    shipped.unlink()
     key = demo.train_key(demo.TRAIN_CONFIG, [])
     run = tmp_path / f'train_{key}'
     run.mkdir()

@@ -5,6 +5,8 @@ import re
 import pytest
 import yaml
 
+from mono_depth_ros.core import paths
+from mono_depth_ros.core.paths import DEFAULT_MODEL, default_model, default_model_candidates
 from mono_depth_ros.ros.params import (
     check_model_source,
     check_value,
@@ -87,17 +89,59 @@ def test_relations_between_parameters():
 
 def test_model_source_must_be_a_file_or_explicit_random_weights(tmp_path):
     values = dict(load_defaults())
-    with pytest.raises(ParamError, match='set the parameter checkpoint'):
-        check_model_source(values)
     with pytest.raises(ParamError, match='checkpoint file not found'):
         check_model_source({**values, 'checkpoint': str(tmp_path / 'missing.pt')})
-    check_model_source({**values, 'allow_random_weights': True})
+    assert check_model_source({**values, 'allow_random_weights': True})['checkpoint'] == ''
     (tmp_path / 'model.pt').write_bytes(b'x')
-    check_model_source({**values, 'checkpoint': str(tmp_path / 'model.pt')})
+    assert check_model_source({**values, 'checkpoint': str(tmp_path / 'model.pt')}) == {
+        **values, 'checkpoint': str(tmp_path / 'model.pt')}
     with pytest.raises(ParamError, match='compile applies to backend fast only'):
         check_model_source({**values, 'allow_random_weights': True, 'compile': True})
     check_model_source({**values, 'allow_random_weights': True, 'compile': True,
                         'backend': 'fast'})
+
+
+def test_an_empty_checkpoint_is_the_default_model_of_the_source_tree(repo_root):
+    values = dict(load_defaults())
+    assert values['checkpoint'] == '' and not values['allow_random_weights']
+    resolved = check_model_source(values)
+    assert resolved['checkpoint'] == str(repo_root / 'models' / DEFAULT_MODEL)
+    assert resolved == {**values, 'checkpoint': resolved['checkpoint']}
+    assert values['checkpoint'] == ''  # the caller's values are not changed
+    assert default_model() == repo_root / 'models' / DEFAULT_MODEL
+
+
+def test_the_installed_default_model_comes_first(tmp_path, monkeypatch):
+    share = tmp_path / 'install' / 'share' / 'mono_depth_ros'
+    (share / 'models').mkdir(parents=True)
+    (share / 'models' / DEFAULT_MODEL).write_bytes(b'x')
+    index = tmp_path / 'install' / 'share' / 'ament_index' / 'resource_index' / 'packages'
+    index.mkdir(parents=True)
+    (index / 'mono_depth_ros').write_text('')
+    pytest.importorskip('ament_index_python')
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(tmp_path / 'install'))
+    assert default_model_candidates()[0] == share / 'models' / DEFAULT_MODEL
+    assert default_model() == share / 'models' / DEFAULT_MODEL
+    assert check_model_source(load_defaults())['checkpoint'] == str(
+        share / 'models' / DEFAULT_MODEL)
+
+
+def test_a_missing_default_model_names_where_it_looked_and_what_to_set(tmp_path, monkeypatch):
+    missing = [tmp_path / 'share' / 'models' / DEFAULT_MODEL, tmp_path / 'src' / DEFAULT_MODEL]
+    monkeypatch.setattr(paths, 'default_model_candidates', lambda: missing)
+    with pytest.raises(FileNotFoundError, match=f'the default model {DEFAULT_MODEL} is not '
+                                                f'installed; looked for {missing[0]}, '
+                                                f'{missing[1]}'):
+        default_model()
+    with pytest.raises(ParamError) as error:
+        check_model_source(load_defaults())
+    message = str(error.value)
+    assert str(missing[0]) in message and str(missing[1]) in message
+    assert 'set the parameter checkpoint to a .pt file' in message
+    # random weights and an explicit checkpoint never look for the default model
+    check_model_source({**load_defaults(), 'allow_random_weights': True})
+    (tmp_path / 'model.pt').write_bytes(b'x')
+    check_model_source({**load_defaults(), 'checkpoint': str(tmp_path / 'model.pt')})
 
 
 def test_readme_parameter_table_is_generated_from_the_specs(repo_root):

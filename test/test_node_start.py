@@ -28,8 +28,21 @@ def test_missing_checkpoint_ends_the_process_with_a_message():
     assert 'set the parameter checkpoint' in result.stderr
 
 
+def test_without_a_checkpoint_parameter_the_node_runs_the_shipped_model(rclpy_context, repo_root,
+                                                                         one_torch_thread):
+    from mono_depth_ros.core.paths import DEFAULT_MODEL
+
+    node = make_node(rclpy_context, device='cpu')
+    try:
+        assert node.state == 'active'
+        shipped = repo_root / 'models' / DEFAULT_MODEL
+        assert node.model_name.endswith(f'({shipped})'), node.model_name
+        assert str(node.estimator.device) == 'cpu'
+    finally:
+        node.destroy_node()
+
+
 @pytest.mark.parametrize('params, message', [
-    ({}, 'set the parameter checkpoint to a .pt file'),
     ({'allow_random_weights': True, 'device': 'gpu'},
      "'device' = 'gpu' is not allowed; set it to one of: auto, cuda, cpu"),
     ({'allow_random_weights': True, 'cloud_stride': 0}, "parameter 'cloud_stride'"),

@@ -1,5 +1,5 @@
-"""Where the package's shared folders (config, models, launch) are, in a checkout or installed;
-and files written whole or not at all (atomic_output)."""
+"""Where the package's shared folders (config, models, launch) and its default model are, in a
+checkout or installed; and files written whole or not at all (atomic_output)."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +10,9 @@ import tempfile
 from typing import BinaryIO
 
 PACKAGE = 'mono_depth_ros'
+# The shipped model, models/<this> (installed as share/mono_depth_ros/models/<this>): what the
+# node loads when its parameter checkpoint is empty.
+DEFAULT_MODEL = 'msfusion_r18.pt'
 _HERE = Path(__file__).resolve()
 # The repository root when running from a source checkout (editable install, PYTHONPATH).
 SOURCE_ROOT = _HERE.parents[2]
@@ -39,6 +42,34 @@ def find_share_file(folder: str, name: str) -> Path:
     found = next((path for path in candidates if path.is_file()), None)
     if found is None:
         raise FileNotFoundError(f'{name} not found; looked in {[str(c) for c in candidates]}')
+    return found
+
+
+def default_model_candidates() -> list[Path]:
+    """Every place the default model may be, best first: the package's share directory as the
+    ament index finds it (a colcon or ROS install), then the share_candidates of models/."""
+    installed = []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+    except ImportError:  # no ROS: the ament index is not there to ask
+        pass
+    else:
+        try:
+            installed.append(Path(get_package_share_directory(PACKAGE)) / 'models')
+        except (LookupError, OSError):  # not installed there, or AMENT_PREFIX_PATH unset
+            pass
+    folders = [*installed, *share_candidates('models')]
+    return list(dict.fromkeys(folder / DEFAULT_MODEL for folder in folders))
+
+
+def default_model() -> Path:
+    """The package's default model file; FileNotFoundError names every place looked in."""
+    candidates = default_model_candidates()
+    found = next((path for path in candidates if path.is_file()), None)
+    if found is None:
+        raise FileNotFoundError(
+            f'the default model {DEFAULT_MODEL} is not installed; looked for '
+            f'{", ".join(str(path) for path in candidates)}')
     return found
 
 

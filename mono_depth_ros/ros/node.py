@@ -169,12 +169,13 @@ class MonoDepthNode(LifecycleNode):
         """What on_configure does; raises ParamError (what to set) or the loading error."""
         if self._param_errors:
             raise next(iter(self._param_errors.values()))
-        params = validate(self.params, where=f'{NODE_NAME} parameters')
-        check_model_source(params)
+        params = check_model_source(validate(self.params, where=f'{NODE_NAME} parameters'))
         if not params['checkpoint']:
             self.get_logger().warn(
                 'allow_random_weights is true and no checkpoint is set: RANDOM WEIGHTS, the '
                 'depth is meaningless. Set checkpoint:=<file.pt> for real depth.')
+        elif not self.params['checkpoint']:
+            self.get_logger().info(f'checkpoint not set: the default model {params["checkpoint"]}')
         cameras = params['cameras']
         self.estimator, self.model_name = estimator_from_params(params)
         self.estimator.warm_up(batch_sizes=(1, len(cameras)))

@@ -1,7 +1,7 @@
 """Every parameter of mono_depth_node, declared once: type, range, choices and description.
 
 Pure data and validation (no rclpy). Defaults live only in config/mono_depth_node.yaml; the node
-turns these specs into ParameterDescriptors and the README table is generated from them.
+turns these specs into ParameterDescriptors and the table of docs/node.md is generated from them.
 """
 
 from dataclasses import dataclass
@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from mono_depth_ros.core.config import ConfigError, load_yaml
-from mono_depth_ros.core.paths import find_share_file
+from mono_depth_ros.core.paths import DEFAULT_MODEL, default_model, find_share_file
 from mono_depth_ros.core.rectify import DISTORTION_MODELS, RECTIFY_MODES
 from mono_depth_ros.inference.backends import BACKENDS, get_backend
 
@@ -20,7 +20,7 @@ NODE_NAME = 'mono_depth_node'
 PARAMS_FILE = 'mono_depth_node.yaml'
 # A camera name is a topic namespace: '' (the node's own topics), cam_a, /car/front, ...
 CAMERA_NAME = re.compile(r'/?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*')
-# How the README table writes each parameter type.
+# How the parameter table (docs/node.md) writes each parameter type.
 TYPE_NAMES = {bool: 'bool', int: 'int', float: 'float', str: 'str', list: 'str[]'}
 
 
@@ -42,11 +42,11 @@ class ParamSpec:
 
     @property
     def type_name(self) -> str:
-        """The type as the README writes it (str[] for a string array)."""
+        """The type as the parameter table writes it (str[] for a string array)."""
         return TYPE_NAMES[self.type]
 
     def limits(self) -> str:
-        """Human-readable allowed values, for errors and the README."""
+        """Human-readable allowed values, for errors and the parameter table."""
         if self.choices:
             return ', '.join(self.choices)
         if self.range is not None:
@@ -60,16 +60,17 @@ SPECS: tuple[ParamSpec, ...] = (
               'does; false: start unconfigured and wait for lifecycle transitions '
               '(<node>/change_state), e.g. from a lifecycle manager.', read_only=True),
     ParamSpec('checkpoint', str, 'Checkpoint file (.pt) written by mono-depth-train, or an .onnx '
-              'file from mono-depth-export with backend onnx; required unless '
-              'allow_random_weights is true.', read_only=True),
+              'file from mono-depth-export with backend onnx; empty: the default model of the '
+              f'package (models/{DEFAULT_MODEL}, installed with it).', read_only=True),
     ParamSpec('backend', str, 'Inference backend: torch (reference), fast (folded BatchNorm; '
               'GPU preprocessing and CUDA graphs on CUDA) or onnx (ONNX Runtime on an exported '
               'model given as checkpoint).', choices=tuple(BACKENDS), read_only=True),
     ParamSpec('compile', bool, 'With backend fast: torch.compile the network (inductor, '
               'static shapes; needs a C++ compiler on the CPU). The compilation runs at '
               'configure (about a minute per batch size on a small CPU).', read_only=True),
-    ParamSpec('allow_random_weights', bool, 'Build model_config with random weights instead of '
-              'loading a checkpoint (for trying the node only: the depth is meaningless).',
+    ParamSpec('allow_random_weights', bool, 'With checkpoint empty: build model_config with '
+              'random weights instead of loading the default model (for trying other networks '
+              'only: the depth is meaningless).',
               read_only=True),
     ParamSpec('model_config', str, 'Network config name or path (models/*.yaml), used only with '
               'allow_random_weights; a checkpoint carries its own config.', read_only=True),
@@ -223,12 +224,33 @@ def validate(values: dict[str, Any], where: str = 'parameters') -> dict[str, Any
     return checked
 
 
-def check_model_source(values: dict[str, Any]) -> None:
-    """Fail unless a checkpoint file exists or random weights are explicitly allowed."""
+def resolve_checkpoint(values: dict[str, Any]) -> dict[str, Any]:
+    """The values with an empty checkpoint replaced by the package's default model.
+
+    An empty checkpoint with allow_random_weights stays empty (random weights of model_config).
+    A missing default model raises ParamError naming where it was looked for and what to set.
+    """
+    if values['checkpoint'] or values['allow_random_weights']:
+        return dict(values)
+    try:
+        path = default_model()
+    except FileNotFoundError as error:
+        raise ParamError(f'checkpoint is empty, so the default model is loaded, but {error}: set '
+                         'the parameter checkpoint to a .pt file written by mono-depth-train, or '
+                         'reinstall the package (its models/ folder holds the default '
+                         'model)') from None
+    return {**values, 'checkpoint': str(path)}
+
+
+def check_model_source(values: dict[str, Any]) -> dict[str, Any]:
+    """The values with their checkpoint resolved (resolve_checkpoint); fail unless it names an
+    existing file the backend can run, or random weights are explicitly allowed."""
+    values = resolve_checkpoint(values)
     path = values['checkpoint']
     if path and not os.path.isfile(path):
         raise ParamError(f'checkpoint file not found: {path!r}; set the parameter checkpoint '
-                         'to a .pt file written by mono-depth-train')
+                         'to a .pt file written by mono-depth-train (or empty for the '
+                         'default model)')
     backend = get_backend(values['backend'])
     if backend.source == 'onnx' and not str(path).endswith('.onnx'):
         raise ParamError(f'backend {backend.name} runs an exported model: set the parameter '
@@ -240,14 +262,11 @@ def check_model_source(values: dict[str, Any]) -> None:
     if values.get('compile') and not backend.compiles:
         raise ParamError(f'compile applies to backend fast only (backend is '
                          f'{values["backend"]!r}): set backend to fast or compile to false')
-    if not path and not values['allow_random_weights']:
-        raise ParamError('no model: set the parameter checkpoint to a .pt file written by '
-                         'mono-depth-train (or allow_random_weights:=true to try the node with '
-                         'random weights)')
+    return values
 
 
 def markdown_table(defaults: dict[str, Any] | None = None) -> str:
-    """The README's parameter table: name, type, default, allowed values, description."""
+    """The parameter table of docs/node.md: name, type, default, allowed values, description."""
     defaults = load_defaults() if defaults is None else defaults
     rows = ['| parameter | type | default | allowed | description |',
             '| --- | --- | --- | --- | --- |']
@@ -267,7 +286,8 @@ def resolve_params(params_file: str | os.PathLike | None = None, overrides: list
     """Node parameters: the package defaults, then a params file, then NAME=VALUE overrides.
 
     The offline tools take the node's parameters this way; the result is validated and, with
-    require_model, has a model source (check_model_source).
+    require_model, has a model source (check_model_source: an empty checkpoint is the default
+    model).
     """
     import yaml
 
@@ -283,5 +303,5 @@ def resolve_params(params_file: str | os.PathLike | None = None, overrides: list
         values['checkpoint'] = checkpoint
     values = validate(values, where=where)
     if require_model:
-        check_model_source(values)
+        values = check_model_source(values)
     return values

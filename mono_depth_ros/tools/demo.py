@@ -2,7 +2,7 @@
 
 1. renders a short synthetic KITTI-format drive (mono_depth_ros.datasets.synth) and turns it
    into a bag (mono-depth-kitti2bag);
-2. gets a model: --checkpoint, else a checkpoint in models/, else a short CPU training run on a
+2. gets a model: --checkpoint, else the default model (models/), else a short CPU training run on a
    synthetic world with mono-depth-train (config/train/synth_msfusion_r18.yaml), cached under
    .cache/demo/ by a hash of the config, the overrides and the world, so a second run reuses it;
 3. runs mono_depth_node in its own process over real DDS while a player publishes the drive's
@@ -29,6 +29,7 @@ import numpy as np
 from mono_depth_ros.core.constants import MAX_DEPTH, MIN_DEPTH
 from mono_depth_ros.core.geometry import colorize_depth, write_ply
 from mono_depth_ros.core.metrics import average_metrics, compute_depth_metrics
+from mono_depth_ros.core.paths import DEFAULT_MODEL, default_model
 from mono_depth_ros.datasets.kitti import generate_depth_map
 from mono_depth_ros.datasets.synth import generate_world
 from mono_depth_ros.ros.conversions import image_to_numpy, pointcloud2_to_array, split_xyz_rgb
@@ -74,12 +75,13 @@ def train_key(config: Path, overrides: list[str]) -> str:
 
 
 def get_model(args: argparse.Namespace, cache: Path) -> tuple[str, str]:
-    """(checkpoint path, where it came from): given, from models/, cached or freshly trained."""
+    """(checkpoint path, where it came from): given, the default model, cached or trained."""
     if args.checkpoint:
         return args.checkpoint, 'given with --checkpoint'
-    shipped = sorted((REPO_ROOT / 'models').glob('*.pt'))
-    if shipped:
-        return str(shipped[0]), 'found in models/'
+    try:
+        return str(default_model()), 'the default model'
+    except FileNotFoundError:
+        pass
     key = train_key(Path(args.train_config), args.train_override)
     run_dir = cache / f'train_{key}'
     done = run_dir / 'demo_checkpoint.txt'
@@ -88,7 +90,7 @@ def get_model(args: argparse.Namespace, cache: Path) -> tuple[str, str]:
     world = ensure_world(cache / 'train_world', TRAIN_WORLD)
     if run_dir.exists():
         shutil.rmtree(run_dir)  # an unfinished run from an interrupted demo
-    log(f'no checkpoint in models/: training on {world} (cached as {run_dir})')
+    log(f'no default model ({DEFAULT_MODEL}): training on {world} (cached as {run_dir})')
     command = [sys.executable, '-m', 'mono_depth_ros.tools.train', '--config',
                str(args.train_config), '--data-path', str(world), '--out', str(run_dir),
                *TRAIN_OVERRIDES, *args.train_override]

@@ -18,12 +18,13 @@ from mono_depth_ros.ros.params import NODE_NAME, resolve_params
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: mono-depth-bag INPUT OUTPUT --checkpoint model.pt [options]."""
+    """Command line: mono-depth-bag INPUT OUTPUT [--checkpoint model.pt] [options]."""
     parser = argparse.ArgumentParser(prog='mono-depth-bag', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('input', help='input bag folder (MCAP or sqlite3)')
     parser.add_argument('output', help='output bag folder (must not exist)')
-    parser.add_argument('--checkpoint', help='model checkpoint (.pt); overrides the params file')
+    parser.add_argument('--checkpoint', help='model checkpoint (.pt); overrides the params file, '
+                        'whose empty checkpoint is the default model')
     parser.add_argument('--params-file', help=f'{NODE_NAME} params file (ros2 format); default: '
                         'config/mono_depth_node.yaml')
     parser.add_argument('-p', '--param', action='append', default=[], metavar='NAME=VALUE',
