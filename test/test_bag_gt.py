@@ -16,6 +16,14 @@ from sensor_msgs.msg import (  # noqa: E402
     PointField,
 )
 
+from mono_depth_ros.bags import ground_truth as bag_gt  # noqa: E402
+from mono_depth_ros.bags.bag_io import BagWriter, static_transform  # noqa: E402
+from mono_depth_ros.bags.kitti2bag import (  # noqa: E402
+    camera_info,
+    camera_to_velo,
+    convert_drive,
+    make_header,
+)
 from mono_depth_ros.core.transforms import (  # noqa: E402
     FrameTree,
     quaternion_to_rotation,
@@ -34,18 +42,10 @@ from mono_depth_ros.datasets.kitti.lidar_gt import (  # noqa: E402
     encode_depth_png,
     xyz_points,
 )
-from mono_depth_ros.ros import bag_gt  # noqa: E402
-from mono_depth_ros.ros.bag_io import BagWriter, static_transform  # noqa: E402
 from mono_depth_ros.ros.conversions import (  # noqa: E402
     numpy_to_image,
     pointcloud2_to_array,
     structured_to_pointcloud2,
-)
-from mono_depth_ros.ros.kitti2bag import (  # noqa: E402
-    camera_info,
-    camera_to_velo,
-    convert_drive,
-    make_header,
 )
 from mono_depth_ros.tools.bag_gt import main  # noqa: E402
 

@@ -11,7 +11,7 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
-from mono_depth_ros.ros.bag_io import (
+from mono_depth_ros.bags.bag_io import (
     bag_topics,
     BagError,
     BagWriter,

@@ -8,10 +8,10 @@ import pytest
 pytest.importorskip('rclpy')
 from std_msgs.msg import Header  # noqa: E402
 
+from mono_depth_ros.bags.player import DriveRun, latency_stats  # noqa: E402
 from mono_depth_ros.core import paths  # noqa: E402
 from mono_depth_ros.core.paths import DEFAULT_MODEL  # noqa: E402
 from mono_depth_ros.ros.conversions import depth_to_image  # noqa: E402
-from mono_depth_ros.ros.player import DriveRun, latency_stats  # noqa: E402
 from mono_depth_ros.tools import demo  # noqa: E402
 
 

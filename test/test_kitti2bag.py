@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
+from mono_depth_ros.bags.bag_io import bag_topics, read_bag
+from mono_depth_ros.bags.kitti2bag import camera_to_velo
 from mono_depth_ros.datasets.kitti import (
     load_intrinsics,
     load_velodyne,
@@ -14,13 +16,11 @@ from mono_depth_ros.datasets.kitti import (
     velo_to_image_matrix,
 )
 from mono_depth_ros.datasets.kitti.io import parse_timestamp
-from mono_depth_ros.ros.bag_io import bag_topics, read_bag
 from mono_depth_ros.ros.conversions import (
     camera_info_intrinsics,
     image_to_numpy,
     pointcloud2_to_array,
 )
-from mono_depth_ros.ros.kitti2bag import camera_to_velo
 from mono_depth_ros.tools.kitti2bag import main
 
 SAMPLE = Path(__file__).resolve().parent / 'data' / 'kitti_sample'

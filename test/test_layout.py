@@ -1,10 +1,11 @@
 """The package layout: one layer per folder, imports only downwards, no cycles, rclpy in ROS only.
 
 Layers, lowest first: core → networks, datasets → inference, training → evaluation, timing →
-study → ros → bench → tools. A module imports modules of its own folder or of a lower layer,
-never a sibling of the same rank. Every import counts, at module level or inside a function; an
-import names the module it loads (`from pkg import submodule` is an edge to the submodule, as
-`import pkg.submodule` is: parent packages load implicitly with any dotted import).
+study → ros (the live node) → bags (the offline bag tools) → bench → tools. A module imports
+modules of its own folder or of a lower layer, never a sibling of the same rank. Every import
+counts, at module level or inside a function; an import names the module it loads (`from pkg
+import submodule` is an edge to the submodule, as `import pkg.submodule` is: parent packages
+load implicitly with any dotted import).
 """
 
 import ast
@@ -18,8 +19,8 @@ import pytest
 PACKAGE = 'mono_depth_ros'
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / PACKAGE
 LAYERS = {'core': 0, 'networks': 1, 'datasets': 1, 'inference': 2, 'training': 2,
-          'evaluation': 3, 'timing': 3, 'study': 4, 'ros': 5, 'bench': 6, 'tools': 7}
-ROS_FOLDERS = ('ros', 'tools', 'bench')
+          'evaluation': 3, 'timing': 3, 'study': 4, 'ros': 5, 'bags': 6, 'bench': 7, 'tools': 8}
+ROS_FOLDERS = ('ros', 'bags', 'tools', 'bench')
 # ROS-layer modules that must not need rclpy (the node's logic, tested without DDS).
 RCLPY_FREE_ROS = ('conversions', 'depth_messages', 'node_logic', 'params', 'pipeline', 'stamps',
                   'process')
@@ -220,7 +221,7 @@ def test_one_frame_pipeline_for_node_and_bag_tool():
     assert called('estimate_outputs') == [f'{PACKAGE}.ros.pipeline']
     assert called('output_messages') == [f'{PACKAGE}.ros.pipeline']
     users = set(called('FramePipeline'))
-    assert {f'{PACKAGE}.ros.node', f'{PACKAGE}.ros.offline'} <= users
+    assert {f'{PACKAGE}.ros.node', f'{PACKAGE}.bags.depth_bag'} <= users
 
 
 def test_stamp_conversion_and_percentiles_exist_once():

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 pytest.importorskip('rclpy')
+from mono_depth_ros.bags.kitti2bag import convert_drive  # noqa: E402
 from mono_depth_ros.core.config import ConfigError  # noqa: E402
 from mono_depth_ros.core.constants import KITTI_INTRINSICS  # noqa: E402
 from mono_depth_ros.core.metrics import average_metrics, compute_depth_metrics  # noqa: E402
@@ -30,7 +31,6 @@ from mono_depth_ros.evaluation.evaluate import resize_prediction  # noqa: E402
 from mono_depth_ros.inference.backends import load_estimator  # noqa: E402
 from mono_depth_ros.networks import build_model, load_model_config  # noqa: E402
 from mono_depth_ros.networks.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from mono_depth_ros.ros.kitti2bag import convert_drive  # noqa: E402
 from mono_depth_ros.tools import (  # noqa: E402
     bag_gt,
     evaluate,

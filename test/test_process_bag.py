@@ -8,7 +8,8 @@ from rosbags.rosbag2 import Reader  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from mono_depth_ros.ros.bag_io import bag_topics, BagWriter, read_bag, typestore  # noqa: E402
+from mono_depth_ros.bags.bag_io import bag_topics, BagWriter, read_bag, typestore  # noqa: E402
+from mono_depth_ros.bags.kitti2bag import convert_drive  # noqa: E402
 from mono_depth_ros.ros.conversions import (  # noqa: E402
     camera_info_intrinsics,
     image_to_numpy,
@@ -16,7 +17,6 @@ from mono_depth_ros.ros.conversions import (  # noqa: E402
     pointcloud2_to_array,
     split_xyz_rgb,
 )
-from mono_depth_ros.ros.kitti2bag import convert_drive  # noqa: E402
 from mono_depth_ros.ros.node_logic import fallback_intrinsics  # noqa: E402
 from mono_depth_ros.tools.process_bag import main  # noqa: E402
 

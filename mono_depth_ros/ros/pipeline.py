@@ -118,7 +118,7 @@ class FramePipeline:
         size = rgb.shape[:2]
         intrinsics = camera_info_intrinsics(info, size) if info is not None \
             else fallback_intrinsics(size)
-        calib = calibration(info, size) if info is not None else None
+        calib = camera_info_calibration(info, size) if info is not None else None
         distorted = calib is not None and calib.is_distorted()
         valid = None
         if distorted and self.rectify == 'auto':
@@ -158,7 +158,7 @@ def frame_result(frame: PreparedFrame, outputs: DepthOutputs) -> FrameResult:
                        unrectified=frame.unrectified)
 
 
-def calibration(info: CameraInfo, size: tuple[int, int]) -> Calibration:
+def camera_info_calibration(info: CameraInfo, size: tuple[int, int]) -> Calibration:
     """The rectification view of a CameraInfo (its size, or the image's when unset)."""
     return Calibration.from_arrays(size, info.k, info.d, info.r, info.p, info.distortion_model)
 

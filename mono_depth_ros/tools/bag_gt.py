@@ -7,14 +7,14 @@ moved into the camera's optical frame with the bag's /tf_static, projected with 
   OUT/splits/all_files.txt   'image/<s>.png depth/<s>.png calib/<c>.yaml' per frame
   OUT/splits/{train,val,test}_files.txt   contiguous blocks in time (--val/--test-fraction)
 Topics are found automatically when the bag holds one of a kind. Interrupted runs resume: frames
-whose image and depth exist are skipped. The logic is mono_depth_ros.ros.bag_gt.
+whose image and depth exist are skipped. The logic is mono_depth_ros.bags.ground_truth.
 """
 
 import argparse
 import sys
 
+from mono_depth_ros.bags.ground_truth import DEFAULT_MAX_DT, INTRINSICS, write_ground_truth
 from mono_depth_ros.datasets.kitti.lidar_gt import PIXEL_CONVENTIONS
-from mono_depth_ros.ros.bag_gt import DEFAULT_MAX_DT, INTRINSICS, write_ground_truth
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -106,7 +106,7 @@ def get_model(args: argparse.Namespace, cache: Path) -> tuple[str, str]:
 
 def make_drive_bag(cache: Path) -> tuple[Path, Path, dict]:
     """(drive folder, bag of it, kitti2bag summary), cached."""
-    from mono_depth_ros.ros.kitti2bag import convert_drive
+    from mono_depth_ros.bags.kitti2bag import convert_drive
 
     world = ensure_world(cache / 'drive_world', DRIVE_WORLD)
     drive = next((world / '2011_09_26').glob('*_sync'))
@@ -226,7 +226,7 @@ def start_node(checkpoint: str, namespace: str, device: str, log_path: Path
 
 def run_demo(args: argparse.Namespace) -> dict:
     """Every step of the demo; returns the summary."""
-    from mono_depth_ros.ros import player
+    from mono_depth_ros.bags import player
     from mono_depth_ros.ros.process import stop_node
 
     started = time.monotonic()

@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         args.outputs = OutputSettings.from_params(params)
         predictor = None
         if args.bag:  # the ROS layer (rosbags, rclpy) only for a bag
-            from mono_depth_ros.ros.bag_io import BagError
-            from mono_depth_ros.ros.published_bag import BagPredictor
+            from mono_depth_ros.bags.bag_io import BagError
+            from mono_depth_ros.bags.predictor import BagPredictor
             errors += (BagError,)
             predictor = BagPredictor(args.bag, args.data_path, args.bag_ns)
         report = evaluate(EvalSettings(**{f.name: getattr(args, f.name)

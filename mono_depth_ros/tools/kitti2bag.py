@@ -5,14 +5,14 @@ Topics (camera 2 = left colour camera; camera 3 gives .../camera_color_right/...
   /kitti/camera_color_left/camera_info  K = P = P_rect_02 (Tx = Ty = 0), D = 0, R = I
   /kitti/velo/pointcloud                sensor_msgs/PointCloud2 x, y, z, intensity (velo_link)
   /tf_static                            base_link -> velo_link -> camera_color_left_optical_frame
-Frames and stamps: see mono_depth_ros.ros.kitti2bag.
+Frames and stamps: see mono_depth_ros.bags.kitti2bag.
 """
 
 import argparse
 import sys
 
-from mono_depth_ros.ros.bag_io import STORAGES
-from mono_depth_ros.ros.kitti2bag import CAMERA_NAMES, convert_drive
+from mono_depth_ros.bags.bag_io import STORAGES
+from mono_depth_ros.bags.kitti2bag import CAMERA_NAMES, convert_drive
 
 
 def main(argv: list[str] | None = None) -> int:

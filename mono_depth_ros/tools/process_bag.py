@@ -4,16 +4,16 @@ Same parameters, estimator and frame pipeline as mono_depth_node, but every imag
 (no dropping). The new bag holds the input topics (with /tf_static latched) plus, next to the
 image topic, depth, depth/camera_info, depth/confidence, depth/colorized and points, each with
 the input image's header and receive time, so `ros2 bag play` and RViz show them as the live
-node would. The logic is mono_depth_ros.ros.offline.
+node would. The logic is mono_depth_ros.bags.depth_bag.
 """
 
 import argparse
 import sys
 
+from mono_depth_ros.bags.bag_io import BagError, STORAGES
+from mono_depth_ros.bags.depth_bag import process_bag
 from mono_depth_ros.core.config import ConfigError
 from mono_depth_ros.networks.checkpoint import CheckpointError
-from mono_depth_ros.ros.bag_io import BagError, STORAGES
-from mono_depth_ros.ros.offline import process_bag
 from mono_depth_ros.ros.params import NODE_NAME, resolve_params
 
 

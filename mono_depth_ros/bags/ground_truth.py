@@ -28,6 +28,8 @@ from sensor_msgs.msg import CompressedImage, PointCloud2
 from tqdm import tqdm
 import yaml
 
+from mono_depth_ros.bags.bag_io import bag_topics, BagError, msgtype_of, read_bag, TF_STATIC_TOPIC
+from mono_depth_ros.bags.topics import IMAGE_TYPES, INFO_TYPE, pick_topic
 from mono_depth_ros.core.transforms import FrameTree, pose_matrix, TransformError
 from mono_depth_ros.datasets.bag_gt import (
     block_splits,
@@ -46,7 +48,6 @@ from mono_depth_ros.datasets.kitti.lidar_gt import (
     write_png,
     xyz_points,
 )
-from mono_depth_ros.ros.bag_io import bag_topics, BagError, msgtype_of, read_bag, TF_STATIC_TOPIC
 from mono_depth_ros.ros.conversions import (
     camera_info_intrinsics,
     COLOR_ENCODINGS,
@@ -55,7 +56,6 @@ from mono_depth_ros.ros.conversions import (
     pointcloud2_to_array,
     to_rgb,
 )
-from mono_depth_ros.ros.offline import IMAGE_TYPES, INFO_TYPE, pick_topic
 from mono_depth_ros.ros.stamps import header_ns, NS_PER_S, seconds_to_ns
 
 CLOUD_TYPE = msgtype_of(PointCloud2)
@@ -217,7 +217,7 @@ def plan_ground_truth(bag: str | Path, image_topic: str | None = None,
     return plan
 
 
-def calibration(plan: GtPlan, info: Any, size: tuple[int, int], stamp: int, keys: dict) -> str:
+def calib_name(plan: GtPlan, info: Any, size: tuple[int, int], stamp: int, keys: dict) -> str:
     """Name of the calibration of an image (CameraInfo and size), checked and made on first use."""
     key = (tuple(info.k), tuple(info.d), tuple(info.r), tuple(info.p), info.distortion_model,
            info.width, info.height, size)
@@ -247,7 +247,7 @@ def plan_frames(plan: GtPlan, images: list, infos: list, scans: list, max_dt: fl
     for index, (stamp, _, size) in enumerate(images):
         info = infos[nearest_info(stamp)[0]][1]
         size = size or images[0][2]  # compressed: the first one's, checked again when written
-        frame = Frame(index, stamp, calibration(plan, info, size, stamp, keys))
+        frame = Frame(index, stamp, calib_name(plan, info, size, stamp, keys))
         scan, gap = nearest_scan(stamp)
         closest = gap if closest is None else min(closest, gap)
         if stamp in seen:

@@ -14,16 +14,14 @@ import sys
 
 from tqdm import tqdm
 
+from mono_depth_ros.bags.bag_io import bag_topics, BagError, BagWriter, read_bag, TF_STATIC_TOPIC
+from mono_depth_ros.bags.topics import IMAGE_TYPES, INFO_TYPE, pick_topic
 from mono_depth_ros.inference.outputs import OutputSettings
-from mono_depth_ros.ros.bag_io import bag_topics, BagError, BagWriter, read_bag, TF_STATIC_TOPIC
 from mono_depth_ros.ros.conversions import ConversionError
 from mono_depth_ros.ros.depth_messages import OUTPUT_TOGGLES, OUTPUT_TYPES
 from mono_depth_ros.ros.node_logic import StampMatcher
 from mono_depth_ros.ros.pipeline import estimator_from_params, FramePipeline
 from mono_depth_ros.ros.stamps import header_ns, seconds_to_ns
-
-IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
-INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
 
 
 @dataclass
@@ -35,23 +33,6 @@ class BagSummary:
     unmatched: int = 0
     invalid: int = 0
     fallback: bool = False
-
-
-def pick_topic(topics: dict[str, tuple[str, int]], types: tuple[str, ...], given: str | None,
-               what: str, prefer: str | None = None) -> str | None:
-    """The topic to use: given (checked), the preferred one, or the only one of those types."""
-    if given:
-        if given not in topics or topics[given][0] not in types:
-            raise BagError(f'{what} topic {given} is not in the bag with type {types}; bag '
-                           f'topics: {sorted(topics)}')
-        return given
-    found = sorted(t for t, (kind, _) in topics.items() if kind in types)
-    if prefer in found:
-        return prefer
-    if len(found) > 1:
-        raise BagError(f'the bag has several {what} topics {found}; choose one with '
-                       f'--{what.replace(" ", "-")}-topic')
-    return found[0] if found else None
 
 
 def process_bag(input_bag: str | Path, output_bag: str | Path, params: dict,

@@ -17,8 +17,8 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
+from mono_depth_ros.bags.bag_io import BagWriter, read_bag, TF_STATIC_TOPIC
 from mono_depth_ros.core.stats import percentile
-from mono_depth_ros.ros.bag_io import BagWriter, read_bag, TF_STATIC_TOPIC
 from mono_depth_ros.ros.depth_messages import diagnostics_values, OUTPUT_TYPES
 from mono_depth_ros.ros.stamps import header_ns as stamp_ns
 

@@ -21,12 +21,12 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 from tqdm import tqdm
 
+from mono_depth_ros.bags.bag_io import BagWriter, static_transform
 from mono_depth_ros.core.constants import KITTI_VELODYNE_HEIGHT
 from mono_depth_ros.core.geometry import invert_transform
 from mono_depth_ros.datasets.kitti import load_velo_to_cam, load_velodyne, read_image
 from mono_depth_ros.datasets.kitti.calib import load_camera
 from mono_depth_ros.datasets.kitti.io import read_timestamps
-from mono_depth_ros.ros.bag_io import BagWriter, static_transform
 from mono_depth_ros.ros.conversions import numpy_to_image, structured_to_pointcloud2
 from mono_depth_ros.ros.stamps import set_stamp
 

@@ -11,11 +11,11 @@ import posixpath
 
 import numpy as np
 
+from mono_depth_ros.bags.bag_io import bag_topics, BagError, read_bag
 from mono_depth_ros.datasets.bag_gt import BagGtEntry
 from mono_depth_ros.datasets.kitti.io import parse_timestamp
 from mono_depth_ros.datasets.kitti.splits import SplitEntry
 from mono_depth_ros.evaluation.evaluate import FramePrediction
-from mono_depth_ros.ros.bag_io import bag_topics, BagError, read_bag
 from mono_depth_ros.ros.conversions import image_to_numpy, pointcloud2_to_array, split_xyz_rgb
 from mono_depth_ros.ros.depth_messages import TOPIC_CONFIDENCE, TOPIC_DEPTH, TOPIC_POINTS
 from mono_depth_ros.ros.stamps import header_ns
