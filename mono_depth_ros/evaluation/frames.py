@@ -1,4 +1,5 @@
-"""The frames mono-depth-eval scores: a KITTI split, or a mono-depth-bag-gt folder of your own.
+"""The frames mono-depth-eval scores: a KITTI split, real frames in the KITTI object, tracking or
+KITTI-360 layout (datasets.kitti.layouts), or a mono-depth-bag-gt folder of your own.
 
 Both give, per entry, the ground truth, the image, the camera intrinsics the network must get
 (focal scaling) and a caption; the scoring is the same KITTI protocol for both.
@@ -25,6 +26,7 @@ from mono_depth_ros.datasets.kitti.ground_truth import (
     resolve_protocol,
 )
 from mono_depth_ros.datasets.kitti.io import read_image
+from mono_depth_ros.datasets.kitti.layouts import detect_layout, list_frames
 
 
 class KittiFrames:
@@ -91,12 +93,61 @@ class BagGtFrames:
         return entry.title()
 
 
+class LidarFrames:
+    """Real frames of a KITTI object, tracking or KITTI-360 folder: every frame, or those a split
+    file names (one frame name a line, e.g. object/000003), with the lidar truth projected."""
+
+    default_crop = 'garg'
+    gt_name = 'velodyne-z'
+
+    def __init__(self, data_path: str, split_file: str | None) -> None:
+        self.layout = detect_layout(data_path)
+        frames = list_frames(data_path)
+        self.label = f'{self.layout}:{data_path}'
+        if split_file:
+            names = [line.strip() for line in open(split_file, encoding='utf-8')
+                     if line.strip() and not line.startswith('#')]
+            known = {frame.name: frame for frame in frames}
+            missing = [name for name in names if name not in known]
+            if missing:
+                raise ValueError(f'{split_file} names frames that {data_path} does not hold: '
+                                 f'{missing[:5]} (frame names look like {frames[0].name})')
+            frames, self.label = [known[name] for name in names], os.fspath(split_file)
+        self.entries = frames
+
+    def ground_truth(self, entry) -> np.ndarray:
+        """H×W float32 lidar depth of a frame (camera z, 0 = none)."""
+        return entry.ground_truth()
+
+    def image(self, entry) -> np.ndarray:
+        """The frame's RGB image."""
+        return read_image(entry.image_path)
+
+    def intrinsics(self, entry) -> tuple[float, float, float, float]:
+        """(fx, fy, cx, cy) of the frame's rectified camera."""
+        return entry.intrinsics()
+
+    def title(self, entry) -> str:
+        """Caption of the frame in the montage."""
+        return entry.name
+
+
 def open_frames(data_path: str, split: str | None, split_file: str | None, gt: str | None,
-                camera_z: bool = False, image_ext: str = '.png') -> KittiFrames | BagGtFrames:
-    """The frames to score: a bag-gt folder (it holds bag_gt.yaml) or a KITTI-layout split."""
+                camera_z: bool = False, image_ext: str = '.png'
+                ) -> KittiFrames | BagGtFrames | LidarFrames:
+    """The frames to score: a bag-gt folder (it holds bag_gt.yaml), real frames of a KITTI
+    object, tracking or KITTI-360 folder, or a KITTI-layout split."""
     if not os.path.isdir(data_path):
         raise FileNotFoundError(f'data path not found: {data_path}')
+    if detect_layout(data_path) is not None:
+        if split or gt not in (None, 'velodyne'):
+            raise ValueError(f'{data_path} holds {detect_layout(data_path)}-layout frames: '
+                             'their truth is their Velodyne scans; give no --split or --gt '
+                             '(--split-file may list frame names to score a subset)')
+        return LidarFrames(data_path, split_file)
     if not is_bag_gt_folder(data_path):
+        if not split and not split_file:
+            raise ValueError(f'{data_path} is a KITTI raw root: give --split or --split-file')
         return KittiFrames(data_path, split, split_file, gt, camera_z, image_ext)
     if split or not split_file:
         raise ValueError(f'{data_path} is a mono-depth-bag-gt folder: give its split list with '

@@ -22,9 +22,10 @@ def add_split_arguments(parser: argparse.ArgumentParser, bag_gt: bool = False) -
     parser.add_argument('--data-path', required=True,
                         help='KITTI raw root (holding 2011_09_26/ ...) or a synthetic world' + (
                             ', or a mono-depth-bag-gt folder (its bag_gt.yaml marks it; then '
-                            '--split-file splits/test_files.txt, relative to it)'
-                            if bag_gt else ''))
-    which = parser.add_mutually_exclusive_group(required=True)
+                            '--split-file splits/test_files.txt, relative to it), or real frames '
+                            'in the KITTI object, tracking or KITTI-360 layout (every frame, or '
+                            'those --split-file names)' if bag_gt else ''))
+    which = parser.add_mutually_exclusive_group(required=not bag_gt)
     which.add_argument('--split', choices=sorted(SPLIT_FILES),
                        help='packaged split: eigen (697 frames, Velodyne ground truth) or '
                             'eigen_benchmark (652 frames, improved ground truth), ...')
