@@ -33,7 +33,7 @@ def test_all_packaged_configs_are_found_and_valid():
         config = load_model_config(name)
         assert config['name'] == name
         assert config['encoder']['random_init'] is False
-        assert config['encoder']['pretrained_path'].endswith('.pth')
+        assert config['encoder']['pretrained_path'] is None  # torchvision's weights API
 
 
 @pytest.mark.slow
@@ -246,9 +246,80 @@ def test_pretrained_weights_fail_loudly(tmp_path):
     config['encoder']['pretrained_path'] = str(garbage)
     with pytest.raises(PretrainedWeightsError, match='cannot read ImageNet weights'):
         build_model(config)
-    # random_init is the only way to skip the file.
+    # random_init is the only way to skip the weights.
     config['encoder']['random_init'] = True
     assert build_model(config) is not None
+
+
+@pytest.fixture
+def offline_torch_home(tmp_path, monkeypatch):
+    """An empty TORCH_HOME in which every download fails as it does without internet; returns
+    the URLs asked for."""
+    import urllib.error
+
+    asked = []
+
+    def no_internet(url, dst, *args, **kwargs):
+        asked.append(url)
+        raise urllib.error.URLError('[Errno -3] Temporary failure in name resolution')
+
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', no_internet)
+    return asked
+
+
+def test_imagenet_weights_come_from_torchvisions_cache(offline_torch_home, tmp_path):
+    from mono_depth_ros.networks.encoder import imagenet_weights_file
+
+    cached = tmp_path / 'torch_home' / 'hub' / 'checkpoints' / 'resnet18-f37072fd.pth'
+    assert imagenet_weights_file(18) == cached
+    cached.parent.mkdir(parents=True)
+    torch.manual_seed(1)
+    reference = torchvision.models.resnet18(weights=None)
+    torch.save(reference.state_dict(), cached)
+    model = build_model(load_model_config('msfusion_r18'))  # pretrained_path empty
+    assert offline_torch_home == []  # the cached file is used, nothing is downloaded
+    assert torch.equal(model.body.encoder.stem[0].weight, reference.conv1.weight)
+
+
+def test_imagenet_weights_are_downloaded_into_the_cache_once(tmp_path, monkeypatch):
+    torch.manual_seed(2)
+    reference = torchvision.models.resnet18(weights=None)
+    downloads = []
+
+    def download(url, dst, *args, **kwargs):
+        downloads.append((url, dst))
+        torch.save(reference.state_dict(), dst)
+
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', download)
+    for _ in range(2):
+        model = build_model(load_model_config('unet_r18'))
+        assert torch.equal(model.body.encoder.layer4[1].conv2.weight,
+                           reference.layer4[1].conv2.weight)
+    cached = tmp_path / 'torch_home' / 'hub' / 'checkpoints' / 'resnet18-f37072fd.pth'
+    assert downloads == [('https://download.pytorch.org/models/resnet18-f37072fd.pth',
+                          str(cached))]
+
+
+def test_offline_without_the_weights_names_the_file_and_where_to_put_it(offline_torch_home,
+                                                                        tmp_path):
+    cached = tmp_path / 'torch_home' / 'hub' / 'checkpoints' / 'resnet50-0676ba61.pth'
+    with pytest.raises(PretrainedWeightsError) as error:
+        build_model(load_model_config('fcrn_r50'))
+    message = str(error.value)
+    assert offline_torch_home == ['https://download.pytorch.org/models/resnet50-0676ba61.pth']
+    assert f'could not be downloaded from {offline_torch_home[0]}' in message
+    assert f'copy that file to {cached}' in message and 'URLError' in message
+    assert 'encoder.pretrained_path' in message and 'encoder.random_init: true' in message
+    cached.parent.mkdir(parents=True, exist_ok=True)  # torch.hub makes the folder
+    cached.write_bytes(b'a partial download')
+    with pytest.raises(PretrainedWeightsError, match=f'cannot read the ImageNet weights of '
+                                                     f'ResNet-50 at {cached}: .*delete the file'):
+        build_model(load_model_config('fcrn_r50'))
+    # neither the file nor the network is needed for checkpoints and random_init
+    assert build_model(load_model_config('fcrn_r50'), load_pretrained=False) is not None
+    assert offline_torch_home == [offline_torch_home[0]]
 
 
 def test_configs_on_disk_match_names(repo_root):

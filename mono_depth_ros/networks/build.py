@@ -114,17 +114,14 @@ def load_model_config(path_or_name: str | os.PathLike) -> dict:
 def build_model(config: Mapping, load_pretrained: bool = True) -> DepthModel:
     """Build the network a model config describes.
 
-    With load_pretrained the encoder's ImageNet weights are read from encoder.pretrained_path
-    (a torchvision state dict) unless encoder.random_init is true; a missing or mismatched file
-    raises PretrainedWeightsError. Checkpoint loading and tests pass load_pretrained=False.
+    With load_pretrained the encoder starts from ImageNet weights unless encoder.random_init is
+    true: torchvision's (its weights API: the cache under $TORCH_HOME/hub/checkpoints, downloaded
+    there on first use), or a local torchvision state dict named by encoder.pretrained_path. No
+    file and no download, or a mismatched file, raises PretrainedWeightsError saying where to put
+    it. Checkpoint loading and tests pass load_pretrained=False.
     """
     cfg = validate_model_config(config)
     enc = cfg['encoder']
-    path = None
-    if load_pretrained and not enc['random_init']:
-        if not enc['pretrained_path']:
-            raise ConfigError(f'model config {cfg["name"]!r}: encoder.pretrained_path is empty '
-                              'and random_init is false')
-        path = enc['pretrained_path']
-    encoder = ResNetEncoder(enc['depth'], path)
+    pretrained = load_pretrained and not enc['random_init']
+    encoder = ResNetEncoder(enc['depth'], pretrained, enc['pretrained_path'] or None)
     return ARCHITECTURES[cfg['architecture']](cfg, encoder)
