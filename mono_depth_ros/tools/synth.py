@@ -6,7 +6,7 @@ import sys
 from tqdm import tqdm
 
 from mono_depth_ros.core.constants import KITTI_CAMERA_HEIGHT, KITTI_INTRINSICS
-from mono_depth_ros.datasets.synth import CameraSpec, generate_world
+from mono_depth_ros.datasets.synth import CameraSpec, generate_world, WORLDS
 
 
 def image_size(text: str) -> tuple[int, int]:
@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help='also render the right camera (image_03, P_rect_03)')
     parser.add_argument('--overwrite', action='store_true',
                         help='empty a non-empty output directory first')
+    parser.add_argument('--world', choices=WORLDS, default='basic',
+                        help='basic: the first streets and look; varied: city, residential and '
+                             'rural streets with vans, trucks, hedges, walls and people, random '
+                             'palettes, skies, light and exposure (default basic)')
     car = parser.add_argument_group(
         'camera', "another car's left camera (image_02); the defaults are KITTI's, and the "
         "lidar stays KITTI's; the calibration files describe the camera rendered")
@@ -67,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                                      overwrite=args.overwrite, stereo=args.stereo,
                                      progress=bar.update, heldout_drives=args.heldout_drives,
                                      camera=CameraSpec(args.focal, args.image_size,
-                                                       args.camera_height, args.camera_pitch))
+                                                       args.camera_height, args.camera_pitch),
+                                     world=args.world)
     except (ValueError, FileExistsError) as error:
         print(f'mono-depth-synth: error: {error}', file=sys.stderr)
         return 2

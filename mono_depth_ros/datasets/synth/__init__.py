@@ -10,6 +10,7 @@ from mono_depth_ros.datasets.synth.writer import (
     plan_drive,
     prepare_output,
     Rig,
+    WORLDS,
     write_drive,
     write_splits,
 )
@@ -38,7 +39,7 @@ def generate_world(out_dir: str | os.PathLike, drives: int = 1, frames: int = 4,
                    val_fraction: float = 0.1, test_fraction: float = 0.1,
                    overwrite: bool = False, stereo: bool = False,
                    progress: Callable[[], None] | None = None, heldout_drives: int = 0,
-                   camera: CameraSpec | None = None) -> dict:
+                   camera: CameraSpec | None = None, world: str = 'basic') -> dict:
     """Render drives × frames synthetic KITTI raw frames under out_dir; returns a summary.
 
     Layout: 2011_09_26/calib_*.txt (KITTI's real calibration), per drive
@@ -49,9 +50,13 @@ def generate_world(out_dir: str | os.PathLike, drives: int = 1, frames: int = 4,
     heldout_drives: the last that many drives are never in train (val and test only).
     camera (CameraSpec): another car's camera (focal length, image size, height, pitch), written
     into the calibration files too; None or the defaults: KITTI's, byte for byte.
+    world: 'basic' streets and look, or 'varied' (synth.varied: city, residential and rural
+    streets, vans, trucks, hedges, people; random palettes, skies, light and exposure).
     progress, if given, is called once per rendered frame. Same seed → identical bytes.
     """
     _check(drives, frames, seed, val_fraction, test_fraction)
+    if world not in WORLDS:
+        raise ValueError(f'world must be one of {WORLDS}, got {world!r}')
     if isinstance(heldout_drives, bool) or not isinstance(heldout_drives, int) \
             or not 0 <= heldout_drives < drives:
         raise ValueError(f'heldout_drives must be an integer in [0, drives - 1] (at least one '
@@ -63,13 +68,14 @@ def generate_world(out_dir: str | os.PathLike, drives: int = 1, frames: int = 4,
     started = time.perf_counter()
     folders = {}
     for drive in range(1, drives + 1):
-        plan = plan_drive(seed, drive, frames)
+        plan = plan_drive(seed, drive, frames, world)
         write_drive(root, plan, seed, drive, rig, (2, 3) if stereo else (2,), progress)
         folders[plan.folder] = frames
     elapsed = time.perf_counter() - started
     counts = write_splits(root, folders, val_fraction, test_fraction, stereo, heldout_drives)
     return {'root': root, 'drives': list(folders), 'frames': drives * frames, 'splits': counts,
-            'seconds_per_frame': elapsed / (drives * frames), 'camera': camera}
+            'seconds_per_frame': elapsed / (drives * frames), 'camera': camera,
+            'world': world}
 
 
-__all__ = ['CameraSpec', 'generate_world', 'plan_drive', 'Rig']
+__all__ = ['CameraSpec', 'generate_world', 'plan_drive', 'Rig', 'WORLDS']

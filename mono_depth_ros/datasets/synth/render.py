@@ -207,26 +207,61 @@ def _shadowed(scene: sc.Scene, p: np.ndarray, normal: np.ndarray, time: float) -
     return shadow
 
 
+def _varied_albedo(albedo: np.ndarray, p: np.ndarray, normal: np.ndarray, kind: np.ndarray,
+                   look, seed: int) -> np.ndarray:
+    """Albedo of a varied look: road brightness and two octaves of texture on every surface."""
+    flat = np.abs(normal[:, 1]) > 0.5
+    a = np.where(flat, p[:, 0], p[:, 0] + p[:, 2]).astype(np.float32)
+    b = np.where(flat, p[:, 2], p[:, 1]).astype(np.float32)
+    texture = 0.6 * value_noise(a, b, look.texture_scale, seed + 5) + 0.4 * value_noise(
+        a, b, look.texture_scale * 0.17, seed + 6)
+    albedo = albedo * (1 + 2 * look.texture_contrast * (texture - 0.5))[:, None]
+    ground = kind == GROUND
+    albedo[ground] *= look.asphalt / 0.3
+    return np.clip(albedo, 0, 1)
+
+
+def _sky(grid: CameraGrid, look, seed: int) -> np.ndarray:
+    """H×W×3 sky colour of every pixel: gradient by elevation, clouds in a varied look."""
+    elevation = np.clip(-grid.dirs[1] / np.hypot(grid.dirs[1], 1.0) * 3.0, 0, 1)
+    top = SKY_TOP if look is None else look.sky_top
+    horizon = SKY_HORIZON if look is None else look.sky_horizon
+    sky = horizon + (top - horizon) * elevation[..., None]
+    if look is not None and look.clouds > 0:
+        x = grid.dirs[0] / np.maximum(-grid.dirs[1], 0.05)   # a cloud layer overhead
+        z = grid.dirs[2] / np.maximum(-grid.dirs[1], 0.05)
+        cloud = value_noise(x, z, 0.8, seed + 7) * 0.6 + value_noise(x, z, 0.2, seed + 8) * 0.4
+        sky = sky + look.clouds * (cloud - 0.3)[..., None] * elevation[..., None]
+    return sky.astype(np.float32)
+
+
 def render_camera(scene: sc.Scene, grid: CameraGrid, time: float,
                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Return (RGB uint8 H×W×3, depth float32 H×W camera z in metres, 0 = sky)."""
+    look = scene.look
     hits = trace(grid, scene, time)
     hit = hits.kind != NONE
     depth = np.where(hit, hits.t, 0).astype(np.float32)
     p = grid.origin + hits.t[hit, None].astype(np.float64) * grid.dirs[:, hit].T
     albedo, normal = _surface(scene, hits, p, time, scene.texture_seed)
+    if look is not None:
+        albedo = _varied_albedo(albedo, p, normal, hits.kind[hit], look, scene.texture_seed)
     sun = scene.sun / np.linalg.norm(scene.sun)
     lambert = np.clip(normal @ sun, 0, None)
     lambert[_shadowed(scene, p, normal, time)] = 0
     sky_light = 0.5 - 0.5 * normal[:, 1]                       # more ambient facing up
-    light = 0.28 + 0.14 * sky_light + 0.75 * lambert
+    if look is None:
+        light = 0.28 + 0.14 * sky_light + 0.75 * lambert
+    else:
+        light = look.ambient + 0.14 * sky_light + look.sun_strength * lambert
     colour = albedo * light[:, None].astype(np.float32)
-    haze = 1 - np.exp(-hits.t[hit] / HAZE_DISTANCE)
-    colour += (SKY_HORIZON - colour) * haze[:, None]
-    height, width = depth.shape
-    elevation = np.clip(-grid.dirs[1] / np.hypot(grid.dirs[1], 1.0) * 3.0, 0, 1)
-    image = SKY_HORIZON + (SKY_TOP - SKY_HORIZON) * elevation[..., None]
+    image = _sky(grid, look, scene.texture_seed)
+    haze = 1 - np.exp(-hits.t[hit] / (HAZE_DISTANCE if look is None else look.haze_distance))
+    horizon = SKY_HORIZON if look is None else np.minimum(look.sky_horizon, 1)
+    colour += (horizon - colour) * haze[:, None]
     image[hit] = colour
+    if look is not None:
+        image = image * look.exposure * look.white_balance
     image += rng.normal(0, 0.012, image.shape).astype(np.float32)
     return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8), depth
 

@@ -6,6 +6,7 @@ it); the ego vehicle drives along +z with the camera at x = 0, y = 0.
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -14,8 +15,9 @@ from mono_depth_ros.core.constants import KITTI_CAMERA_HEIGHT
 ROAD_Y = KITTI_CAMERA_HEIGHT
 
 # Material ids: they choose the texture and lidar reflectance of a surface.
-GROUND, SIDEWALK, BUILDING, CAR_BODY, CAR_CABIN, POLE, TRUNK, FOLIAGE, SIGN, WHEEL = range(10)
-REFLECTANCE = np.array([0.25, 0.3, 0.35, 0.6, 0.15, 0.45, 0.2, 0.12, 0.9, 0.05],
+(GROUND, SIDEWALK, BUILDING, CAR_BODY, CAR_CABIN, POLE, TRUNK, FOLIAGE, SIGN, WHEEL, WALL,
+ PERSON) = range(12)
+REFLECTANCE = np.array([0.25, 0.3, 0.35, 0.6, 0.15, 0.45, 0.2, 0.12, 0.9, 0.05, 0.3, 0.2],
                        dtype=np.float32)
 
 CAR_COLOURS = np.array([
@@ -74,6 +76,7 @@ class Scene:
     sph_material: np.ndarray
     sun: np.ndarray = field(default_factory=lambda: np.array([0.4, -0.8, 0.45]))
     texture_seed: int = 0
+    look: Any = None          # varied.Look of a varied world; None: the basic look
 
     def boxes_at(self, time: float) -> tuple[np.ndarray, np.ndarray]:
         """Return the box corners (lo, hi) at a time in seconds since the drive started."""
@@ -101,6 +104,24 @@ class _Builder:
     def sphere(self, centre, radius, colour, material) -> None:
         """Add a sphere."""
         self.sphs.append((centre, radius, colour, material))
+
+    def scene(self, layout: Layout, sun: np.ndarray, texture_seed: int,
+              look: Any = None) -> 'Scene':
+        """The Scene of the primitives collected."""
+        return Scene(
+            layout=layout,
+            box_lo=np.array([x[0] for x in self.boxes], dtype=np.float64).reshape(-1, 3),
+            box_hi=np.array([x[1] for x in self.boxes], dtype=np.float64).reshape(-1, 3),
+            box_colour=np.array([x[2] for x in self.boxes], dtype=np.float32).reshape(-1, 3),
+            box_material=np.array([x[3] for x in self.boxes], dtype=np.int64),
+            box_speed=np.array([x[4] for x in self.boxes], dtype=np.float64),
+            cyl=np.array([x[0] for x in self.cyls], dtype=np.float64).reshape(-1, 5),
+            cyl_colour=np.array([x[1] for x in self.cyls], dtype=np.float32).reshape(-1, 3),
+            cyl_material=np.array([x[2] for x in self.cyls], dtype=np.int64),
+            sph=np.array([(*x[0], x[1]) for x in self.sphs], dtype=np.float64).reshape(-1, 4),
+            sph_colour=np.array([x[2] for x in self.sphs], dtype=np.float32).reshape(-1, 3),
+            sph_material=np.array([x[3] for x in self.sphs], dtype=np.int64),
+            sun=sun, texture_seed=texture_seed, look=look)
 
 
 def _car(b: _Builder, rng: np.random.Generator, x: float, z: float, speed: float) -> None:
@@ -199,17 +220,4 @@ def build_scene(rng: np.random.Generator, z_start: float, z_end: float,
     azimuth, elevation = rng.uniform(-1.2, 1.2), rng.uniform(0.5, 1.1)
     sun = np.array([np.sin(azimuth) * np.cos(elevation), -np.sin(elevation),
                     np.cos(azimuth) * np.cos(elevation)])
-    return Scene(
-        layout=lay,
-        box_lo=np.array([x[0] for x in b.boxes], dtype=np.float64).reshape(-1, 3),
-        box_hi=np.array([x[1] for x in b.boxes], dtype=np.float64).reshape(-1, 3),
-        box_colour=np.array([x[2] for x in b.boxes], dtype=np.float32).reshape(-1, 3),
-        box_material=np.array([x[3] for x in b.boxes], dtype=np.int64),
-        box_speed=np.array([x[4] for x in b.boxes], dtype=np.float64),
-        cyl=np.array([x[0] for x in b.cyls], dtype=np.float64).reshape(-1, 5),
-        cyl_colour=np.array([x[1] for x in b.cyls], dtype=np.float32).reshape(-1, 3),
-        cyl_material=np.array([x[2] for x in b.cyls], dtype=np.int64),
-        sph=np.array([(*x[0], x[1]) for x in b.sphs], dtype=np.float64).reshape(-1, 4),
-        sph_colour=np.array([x[2] for x in b.sphs], dtype=np.float32).reshape(-1, 3),
-        sph_material=np.array([x[3] for x in b.sphs], dtype=np.int64),
-        sun=sun, texture_seed=int(rng.integers(2**31)))
+    return b.scene(lay, sun, int(rng.integers(2**31)))

@@ -19,12 +19,14 @@ from mono_depth_ros.datasets.synth.camera import CameraSpec, velo_to_car, write_
 from mono_depth_ros.datasets.synth.raycast import CameraGrid, LIDAR_ELEVATIONS_DEG, LidarGrid
 from mono_depth_ros.datasets.synth.render import render_camera, scan_lidar
 from mono_depth_ros.datasets.synth.scene import build_scene, Scene
+from mono_depth_ros.datasets.synth.varied import build_varied_scene
 
 DATE = '2011_09_26'
 CALIB_FILES = ('calib_cam_to_cam.txt', 'calib_velo_to_cam.txt', 'calib_imu_to_velo.txt')
 CALIB_DIR = KITTI_FILES / 'calib' / DATE
 FRAME_PERIOD = 0.1          # seconds (10 Hz)
 START_TIME = datetime(2011, 9, 26, 13, 2, 25, 964389)
+WORLDS = ('basic', 'varied')   # the first streets and look, or varied.py's
 
 
 class Rig:
@@ -129,14 +131,18 @@ class DrivePlan:
         return np.array([0.0, 0.0, self.speed * self.times[frame]])
 
 
-def plan_drive(seed: int, drive: int, frames: int) -> DrivePlan:
-    """Lay out drive number drive (1-based) of a world; same arguments → same plan."""
+def plan_drive(seed: int, drive: int, frames: int, world: str = 'basic') -> DrivePlan:
+    """Lay out drive number drive (1-based) of a world ('basic' or 'varied' streets and
+    looks, WORLDS); same arguments → same plan."""
+    if world not in WORLDS:
+        raise ValueError(f'world must be one of {WORLDS}, got {world!r}')
     rng = np.random.default_rng([seed, drive])
     speed = float(rng.uniform(8.5, 11.5))
     stamps = _timestamps(rng, START_TIME + timedelta(minutes=7 * drive), frames)
     moments = [datetime.strptime(stamp[:26], '%Y-%m-%d %H:%M:%S.%f') for stamp in stamps]
     times = np.array([(m - moments[0]).total_seconds() for m in moments])
-    scene = build_scene(rng, -60.0, speed * times[-1] + 320.0, float(times[-1]) + 1.0)
+    build = build_scene if world == 'basic' else build_varied_scene
+    scene = build(rng, -60.0, speed * times[-1] + 320.0, float(times[-1]) + 1.0)
     return DrivePlan(f'{DATE}/{DATE}_drive_{drive:04d}_sync', scene, speed, stamps, times)
 
 
