@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from mono_depth_ros import generate_depth_map
-from mono_depth_ros.datasets.augment import normalize
+from mono_depth_ros.core.constants import IMAGENET_MEAN, IMAGENET_STD
+from mono_depth_ros.datasets.augment import normalize, style_jitter
 from mono_depth_ros.datasets.dataset import KittiDepthDataset
 from mono_depth_ros.datasets.kitti import SplitEntry
 
@@ -176,3 +177,32 @@ def test_synthetic_world_with_both_ground_truth_sources(synth_world):
     # (the protocol's round(u) - 1 shifts lidar points by about one pixel, hence the median).
     assert (dense > 0).sum() > 5 * (sparse > 0).sum() > 5 * 10000
     assert np.median(np.abs(sparse[both] - dense[both]) / dense[both]) < 0.02
+
+
+def test_style_randomisation_keeps_the_geometry_and_is_deterministic():
+    args = dict(input_size=(176, 608), crop='random', seed=3)
+    paper = KittiDepthDataset(SAMPLE, [FRAME] * 4, augment=True, **args)
+    style = KittiDepthDataset(SAMPLE, [FRAME] * 4, augment='style', **args)
+    again = KittiDepthDataset(SAMPLE, [FRAME] * 4, augment='style', **args)
+    changed = []
+    for index in range(4):
+        a, b = paper[index], style[index]
+        assert torch.equal(a['depth'], b['depth'])          # same warp, same depth
+        assert torch.equal(a['image_raw'], b['image_raw'])
+        assert torch.equal(b['image'], again[index]['image'])
+        image = b['image'].numpy().transpose(1, 2, 0) * IMAGENET_STD + IMAGENET_MEAN
+        assert image.min() >= -1e-5 and image.max() <= 1 + 1e-5
+        changed.append(float(np.abs(a['image'].numpy() - b['image'].numpy()).mean()))
+    assert min(changed) > 0.01
+    with pytest.raises(ValueError, match=r"augment must be one of \(False, True, 'style'\)"):
+        KittiDepthDataset(SAMPLE, [FRAME], augment='heavy')
+
+
+def test_style_jitter_stays_in_range_and_varies_with_the_generator():
+    image = np.random.default_rng(0).random((40, 120, 3)).astype(np.float32)
+    outs = [style_jitter(image.copy(), np.random.default_rng(seed)) for seed in range(12)]
+    for out in outs:
+        assert out.shape == image.shape and out.dtype == np.float32
+        assert 0 <= out.min() and out.max() <= 1
+    np.testing.assert_array_equal(outs[0], style_jitter(image.copy(), np.random.default_rng(0)))
+    assert len({round(float(out.mean()), 4) for out in outs}) == len(outs)

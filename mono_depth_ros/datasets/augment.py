@@ -17,6 +17,7 @@ SCALE_RANGE = (1.0, 1.5)        # Eigen et al.: image magnified by s, depth divi
 ROTATION_DEGREES = 5.0          # rotation in [-5°, 5°] about the principal point
 COLOR_RANGE = (0.6, 1.4)        # brightness, contrast and saturation factors
 FLIP_PROBABILITY = 0.5
+AUGMENTATIONS = (False, True, 'style')  # none, the paper's, the paper's + style randomisation
 
 
 @dataclass
@@ -133,6 +134,53 @@ def color_jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     image = np.clip((image - gray.mean()) * contrast + gray.mean(), 0, 1)
     gray = (image @ np.array([0.299, 0.587, 0.114], dtype=image.dtype))[..., None]
     return np.clip((image - gray) * saturation + gray, 0, 1).astype(np.float32)
+
+
+def style_jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Randomise the look of an H×W×3 float [0, 1] RGB image so that only its geometry is
+    reliable: gamma, white balance, hue rotation, grey, exposure clipping, a soft shadow band,
+    vignetting, blur, sensor noise, JPEG and cut-outs (each with its own probability)."""
+    height, width = image.shape[:2]
+    image = np.clip(image, 0, 1) ** np.float32(rng.uniform(0.6, 1.6))
+    image = image * rng.uniform(0.75, 1.25, size=3).astype(np.float32)
+    if rng.random() < 0.3:                                  # hue rotation about the grey axis
+        angle = rng.uniform(-np.pi, np.pi)
+        axis = np.full(3, 1 / np.sqrt(3))
+        cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]],
+                          [-axis[1], axis[0], 0]])
+        turn = np.cos(angle) * np.eye(3) + np.sin(angle) * cross + (
+            1 - np.cos(angle)) * np.outer(axis, axis)
+        image = image @ turn.T.astype(np.float32)
+    if rng.random() < 0.15:
+        image = np.repeat(image @ np.array([0.299, 0.587, 0.114], np.float32), 3).reshape(
+            height, width, 3)
+    image = image * np.float32(rng.uniform(0.8, 1.6) if rng.random() < 0.4 else 1.0)
+    if rng.random() < 0.3:                                  # a soft shadow across the image
+        u, v = np.meshgrid(np.linspace(-1, 1, width), np.linspace(-1, 1, height))
+        angle = rng.uniform(0, np.pi)
+        side = np.cos(angle) * u + np.sin(angle) * v - rng.uniform(-0.6, 0.6)
+        edge = 1 / (1 + np.exp(-side / rng.uniform(0.02, 0.2)))
+        image = image * (1 - rng.uniform(0.3, 0.7) * edge)[..., None].astype(np.float32)
+    if rng.random() < 0.4:                                  # vignetting
+        u, v = np.meshgrid(np.linspace(-1, 1, width), np.linspace(-1, 1, height))
+        image = image * (1 - rng.uniform(0.1, 0.4) * (u * u + v * v) / 2)[..., None].astype(
+            np.float32)
+    image = np.clip(image, 0, 1).astype(np.float32)
+    if rng.random() < 0.3:
+        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 1.2))
+    if rng.random() < 0.5:
+        image = image + rng.normal(0, rng.uniform(0.005, 0.04), image.shape).astype(np.float32)
+    image = np.clip(image, 0, 1)
+    if rng.random() < 0.3:
+        ok, code = cv2.imencode('.jpg', (image * 255 + 0.5).astype(np.uint8),
+                                [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(20, 90))])
+        image = cv2.imdecode(code, cv2.IMREAD_UNCHANGED).astype(np.float32) / 255.0
+    for _ in range(int(rng.integers(0, 3)) if rng.random() < 0.3 else 0):  # cut-outs
+        h, w = int(rng.integers(height // 10, height // 3)), int(rng.integers(width // 20,
+                                                                                width // 6))
+        top, left = int(rng.integers(0, height - h)), int(rng.integers(0, width - w))
+        image[top:top + h, left:left + w] = rng.random(3).astype(np.float32)
+    return image.astype(np.float32)
 
 
 def normalize(image: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from torch.utils.data import Dataset
 
 from mono_depth_ros.core.constants import KITTI_BENCHMARK_CROP
 from mono_depth_ros.datasets.augment import (
+    AUGMENTATIONS,
     benchmark_crop_offset,
     color_jitter,
     Geometry,
@@ -16,6 +17,7 @@ from mono_depth_ros.datasets.augment import (
     random_geometry,
     random_offset,
     scaling,
+    style_jitter,
     translation,
     warp,
 )
@@ -53,7 +55,8 @@ class DepthDataset(Dataset):
 
     crop: 'benchmark' takes the KITTI bottom-centre 352×1216 crop (then resizes to input_size
     if given); 'random' takes a random input_size window; None keeps the whole image (resized
-    to input_size if given). augment adds the paper's scale/rotation/flip/colour augmentation.
+    to input_size if given). augment True adds the paper's scale/rotation/flip/colour
+    augmentation; 'style' adds style randomisation on top (augment.style_jitter).
     Randomness comes from a generator seeded by (seed, epoch, index): deterministic under seed.
     """
 
@@ -62,6 +65,8 @@ class DepthDataset(Dataset):
                  augment: bool = False, seed: int = 0, what: str = 'data folder') -> None:
         if crop not in CROPS:
             raise ValueError(f'crop must be one of {CROPS}, got {crop!r}')
+        if augment not in AUGMENTATIONS:
+            raise ValueError(f'augment must be one of {AUGMENTATIONS}, got {augment!r}')
         if crop == 'random' and input_size is None:
             raise ValueError("crop='random' needs input_size (the crop window, (H, W))")
         if input_size is not None and (len(input_size) != 2 or min(input_size) <= 0):
@@ -72,7 +77,8 @@ class DepthDataset(Dataset):
         self.entries: list = []                 # set by the subclass
         self.input_size = tuple(int(v) for v in input_size) if input_size else None
         self.crop = crop
-        self.augment = augment
+        self.augment = bool(augment)
+        self.style = augment == 'style'
         self.seed = seed
         self.epoch = 0
 
@@ -124,6 +130,8 @@ class DepthDataset(Dataset):
         colour = image.astype(np.float32) / 255.0
         if self.augment:
             colour = color_jitter(colour, rng)
+        if self.style:
+            colour = style_jitter(colour, rng)
         return {
             'image': torch.from_numpy(normalize(colour)),
             'depth': torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32)[None]),

@@ -29,7 +29,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         'input_size': None,              # [H, W]; None = the network config's input_size
         'train_crop': 'random',          # KittiDepthDataset crop for training
         'val_crop': 'benchmark',         # and for validation
-        'augment': True,                 # the paper's augmentations (training only)
+        'augment': True,                 # the paper's augmentations (training only); 'style':
+                                         # and style randomisation (augment.style_jitter)
         'num_workers': 4,
         'pin_memory': True,
         'persistent_workers': True,
