@@ -6,6 +6,7 @@ import os
 from setuptools import find_packages, setup
 
 PACKAGE = 'mono_depth_ros'
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 # One line per command-line tool: '<executable> = <module>:<function>'.
 CONSOLE_SCRIPTS = [
@@ -27,6 +28,13 @@ CONSOLE_SCRIPTS = [
     'mono-depth-synth = mono_depth_ros.tools.synth:main',
     'mono-depth-train = mono_depth_ros.tools.train:main',
 ]
+
+
+def requirements(name: str) -> list[str]:
+    """The requirements in requirements/<name>, the one list of them (comments left out)."""
+    with open(os.path.join(HERE, 'requirements', name)) as stream:
+        lines = (line.split('#', 1)[0].strip() for line in stream)
+        return [line for line in lines if line]
 
 
 def share_files(folder: str) -> list[tuple[str, list[str]]]:
@@ -52,14 +60,8 @@ setup(
         *share_files('config'),
         *share_files('models'),
     ],
-    install_requires=['setuptools'],
-    extras_require={
-        'ros': [
-            'ros-jazzy-rclpy', 'ros-jazzy-sensor-msgs', 'ros-jazzy-rmw-fastrtps-cpp',
-            'ros-jazzy-std-msgs', 'ros-jazzy-diagnostic-msgs', 'ros-jazzy-geometry-msgs',
-            'ros-jazzy-visualization-msgs', 'ros-jazzy-std-srvs',
-        ],
-    },
+    install_requires=['setuptools', *requirements('base.txt')],
+    extras_require={'ros': requirements('ros.txt')},  # ROS 2 wheels, where ROS is not installed
     zip_safe=True,
     maintainer='mono_depth_ros maintainers',
     maintainer_email='maintainers@mono-depth-ros.dev',

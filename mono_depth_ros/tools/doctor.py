@@ -17,7 +17,6 @@ CHECKS = [
     ('rclpy.lifecycle', True),
     ('sensor_msgs.msg', True),
     ('cv_bridge', False),
-    ('sensor_msgs_py', False),
     ('launch_ros', False),
     ('onnxruntime', False),
 ]
