@@ -19,7 +19,12 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from mono_depth_ros.ros import process as node_process
-from mono_depth_ros.ros.depth_messages import camera_topic, diagnostics_values, OUTPUT_TYPES
+from mono_depth_ros.ros.depth_messages import (
+    camera_topic,
+    diagnostic_name,
+    diagnostics_values,
+    OUTPUT_TYPES,
+)
 from mono_depth_ros.ros.params import NODE_NAME
 
 FRAME_ID = 'test_cam_optical_frame'
@@ -83,6 +88,34 @@ def info_msg(intrinsics, size: tuple[int, int], stamp: tuple[int, int]) -> Camer
     return msg
 
 
+def late_half_rate_frames(count: int, size: tuple[int, int], late_ns: int = 100_000_000,
+                          period_ns: int = 1_000_000_000, start_sec: int = 100) -> list:
+    """(receive ns, topic, message) of a camera whose CameraInfo comes for every other image
+    only, late_ns after it; each CameraInfo has its own focal length (150 + 20 i pixels)."""
+    items = []
+    for i in range(count):
+        stamp, receive = (start_sec + i, 0), start_sec * 1_000_000_000 + i * period_ns
+        items.append((receive, 'image', image_msg(make_image(*size, seed=i), 'rgb8', stamp)))
+        if i % 2 == 0:
+            focal = 150.0 + 20.0 * i
+            items.append((receive + late_ns, 'camera_info',
+                          info_msg((focal, focal, size[1] / 2, size[0] / 2), size, stamp)))
+    return items
+
+
+def write_camera_bag(path: Path, items: list, namespace: str = '/cam') -> Path:
+    """A bag of (receive ns, camera topic, message) items under namespace, written by rosbags."""
+    from mono_depth_ros.bags.bag_io import BagWriter
+
+    with BagWriter(path) as bag:
+        for topic in dict.fromkeys(topic for _, topic, _ in items):
+            kind = CameraInfo if topic.endswith('camera_info') else Image
+            bag.add_topic(f'{namespace}/{topic}', kind)
+        for receive, topic, msg in sorted(items, key=lambda item: item[0]):
+            bag.write(f'{namespace}/{topic}', msg, receive)
+    return path
+
+
 def set_header(msg, stamp: tuple[int, int]) -> None:
     """Give msg the test optical frame and the stamp (sec, nanosec)."""
     msg.header.frame_id = FRAME_ID
@@ -115,6 +148,7 @@ class Harness:
                                                    reliable)
         self.received = defaultdict(list)
         self.diagnostics: list[dict[str, str]] = []
+        self.statuses: list = []   # this camera's DiagnosticStatus messages (level, message)
         for topic in outputs:
             self.subscribe(topic)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
@@ -134,6 +168,8 @@ class Harness:
         values = diagnostics_values(msg, self.camera)
         if values:
             self.diagnostics.append(values)
+            self.statuses += [status for status in msg.status
+                              if status.name == diagnostic_name(self.camera)]
 
     def spin_until(self, predicate, timeout: float, process: subprocess.Popen | None = None
                    ) -> bool:
@@ -183,6 +219,23 @@ class Harness:
             future = client.call_async(request)
             assert self.spin_until(future.done, 120.0), f'{service} did not answer'
             return future.result()
+        finally:
+            self.node.destroy_client(client)
+
+    def set_parameter(self, name: str, value) -> bool:
+        """Set one of the node's parameters through its set_parameters service; success."""
+        from rcl_interfaces.srv import SetParameters
+        from rclpy.parameter import Parameter
+
+        client = self.node.create_client(SetParameters,
+                                         f'{self.namespace}/{NODE_NAME}/set_parameters')
+        try:
+            assert self.spin_until(client.service_is_ready, 30.0), 'no set_parameters service'
+            request = SetParameters.Request(
+                parameters=[Parameter(name, value=value).to_parameter_msg()])
+            future = client.call_async(request)
+            assert self.spin_until(future.done, 30.0), 'set_parameters did not answer'
+            return all(result.successful for result in future.result().results)
         finally:
             self.node.destroy_client(client)
 

@@ -9,7 +9,8 @@ import pytest
 pytest.importorskip('rclpy')
 from node_harness import image_msg, info_msg, make_image  # noqa: E402
 
-from mono_depth_ros.ros.camera import CameraChannel, PENDING  # noqa: E402
+from mono_depth_ros.ros.camera import CameraChannel  # noqa: E402
+from mono_depth_ros.ros.frame_sync import PENDING  # noqa: E402
 from mono_depth_ros.ros.node_logic import LatestSlots  # noqa: E402
 from mono_depth_ros.ros.params import load_defaults  # noqa: E402
 
@@ -145,12 +146,31 @@ def test_without_any_camera_info_yet_an_image_waits_for_its_own():
     assert frame[0].header.stamp.sec == 1 and resolved.k[0] == OLD_K[0]
 
 
-def test_the_kitti_fallback_only_stands_in_for_a_camera_info_that_never_came():
+def test_without_camera_info_or_fallback_nothing_is_processed_and_the_status_says_why():
     channel, slots = channel_with_slots(camera_info_wait=0.0, camera_info_timeout=0.0)
-    channel._on_image(image(1))  # no CameraInfo at all, timeout 0: the KITTI fallback
+    for sec in range(1, 4):
+        channel._on_image(image(sec))
+    assert slots.take_all(timeout=0.0) == {}  # no guess: the images wait for their CameraInfo
+    status = channel.status({}, 'active')
+    assert status.level == status.WARN and '/camera_info' in status.message
+    assert 'fallback_intrinsics' in status.message
+    assert sum('waiting for CameraInfo on /camera_info' in line
+               for line in channel.node.logger.lines) == 1  # logged once, not per image
+    channel._on_camera_info(info(3))  # the newest waiting image gets its own
+    frame, matched, resolved = take(channel, slots)
+    assert frame[0].header.stamp.sec == 3 and resolved.k[0] == OLD_K[0]
+    assert channel.status({}, 'active').message != status.message
+
+
+def test_the_kitti_fallback_only_stands_in_for_a_camera_info_that_never_came():
+    channel, slots = channel_with_slots(camera_info_wait=0.0, camera_info_timeout=0.0,
+                                        fallback_intrinsics='kitti')
+    channel._on_image(image(1))  # no CameraInfo at all, timeout 0: the stated guess
     frame, fallback, resolved = take(channel, slots)
     assert fallback is None and resolved is None
-    assert any('using the KITTI intrinsics' in line for line in channel.node.logger.lines)
+    assert any('using fallback_intrinsics' in line for line in channel.node.logger.lines)
+    status = channel.status({}, 'active')
+    assert status.level == status.WARN and 'fallback_intrinsics kitti' in status.message
     channel._on_camera_info(info(2))
     channel._on_image(image(2))
     take(channel, slots)
@@ -158,4 +178,4 @@ def test_the_kitti_fallback_only_stands_in_for_a_camera_info_that_never_came():
     channel._on_image(image(3))  # a silence past the timeout: the latest, not the fallback
     frame, pending, resolved = take(channel, slots)
     assert pending is PENDING and resolved.k[0] == OLD_K[0]
-    assert not any('KITTI' in line for line in channel.node.logger.lines)
+    assert not any('fallback' in line for line in channel.node.logger.lines)

@@ -178,6 +178,14 @@ def bad_inputs(stamp):
     nan_k = info_msg(INTRINSICS, SIZE, stamp)
     nan_k.k[0] = float('nan')
     cases.append(('NaN K', image, nan_k, 'non-finite values'))
+    for matrix, index, value in (('d', 1, float('nan')), ('r', 4, float('inf')),
+                                 ('p', 3, float('nan'))):
+        bad = info_msg(INTRINSICS, SIZE, stamp)
+        values = list(getattr(bad, matrix))
+        values[index] = value
+        setattr(bad, matrix, values)
+        cases.append((f'{value} in {matrix.upper()}', image, bad,
+                      f'CameraInfo {matrix.upper()} has non-finite values'))
     cases.append(('size', image, info_msg(INTRINSICS, (240, 800), stamp), 'disagrees with'))
     return cases
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip('rclpy')
+from node_harness import late_half_rate_frames, write_camera_bag  # noqa: E402
 from rosbags.rosbag2 import Reader  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
@@ -85,7 +86,8 @@ def test_rosbags_reads_the_output_with_its_own_deserialiser(drive_bag, tiny_chec
             assert (msg.height, msg.width, msg.encoding) == (375, 1242, '32FC1')
 
 
-def test_a_bag_without_camera_info_uses_the_kitti_fallback(tiny_checkpoint, tmp_path, capsys):
+def test_a_bag_without_camera_info_is_refused_unless_fallback_intrinsics_is_set(
+        tiny_checkpoint, tmp_path, capsys):
     bag = tmp_path / 'no_info'
     rgb = np.full((60, 200, 3), 90, np.uint8)
     with BagWriter(bag) as writer:
@@ -94,13 +96,66 @@ def test_a_bag_without_camera_info_uses_the_kitti_fallback(tiny_checkpoint, tmp_
             header = Header(frame_id='cam_optical_frame')
             header.stamp.sec = 100 + i
             writer.write('/cam/image', numpy_to_image(rgb, 'rgb8', header), (100 + i) * 10**9)
+    args = [str(bag), '--checkpoint', tiny_checkpoint, '-p', 'device=cpu']
+    assert main([args[0], str(tmp_path / 'refused'), *args[1:]]) == 1
+    err = capsys.readouterr().err
+    assert 'no CameraInfo topic for /cam/image' in err and 'fallback_intrinsics=kitti' in err
+    assert not (tmp_path / 'refused').exists()  # refused before anything is written
     out = tmp_path / 'out'
-    assert main([str(bag), str(out), '--checkpoint', tiny_checkpoint, '-p', 'device=cpu']) == 0
-    assert 'no CameraInfo topic' in capsys.readouterr().err
+    assert main([args[0], str(out), *args[1:], '-p', 'fallback_intrinsics=kitti',
+                 '-p', 'camera_info_timeout=0.0']) == 0
+    assert "using fallback_intrinsics 'kitti'" in capsys.readouterr().err
     infos = [m.msg for m in read_bag(out, ['/cam/depth/camera_info'])]
     assert len(infos) == 2 and isinstance(infos[0], CameraInfo)
     np.testing.assert_allclose(camera_info_intrinsics(infos[0], (60, 200)),
-                               fallback_intrinsics((60, 200)))
+                               fallback_intrinsics((60, 200), 'kitti'))
+    given = tmp_path / 'given'
+    assert main([args[0], str(given), *args[1:], '-p', 'fallback_intrinsics=300, 310, 99, 29',
+                 '-p', 'camera_info_timeout=0.0']) == 0
+    info = next(read_bag(given, ['/cam/depth/camera_info'])).msg
+    assert camera_info_intrinsics(info, (60, 200)) == (300.0, 310.0, 99.0, 29.0)
+
+
+def depth_infos(bag) -> dict[int, float]:
+    """fx of each depth/camera_info of a bag by its stamp's seconds."""
+    return {m.msg.header.stamp.sec: m.msg.k[0] for m in read_bag(bag, ['/cam/depth/camera_info'])}
+
+
+def test_late_half_rate_camera_info_gets_the_nodes_rule_in_bag_time(tiny_checkpoint, tmp_path,
+                                                                    capsys):
+    # CameraInfo for frames 0, 2, 4, 6 only, each 0.1 s after its image (fx 150 + 20 i)
+    bag = write_camera_bag(tmp_path / 'late', late_half_rate_frames(8, (60, 200)))
+    args = ['--checkpoint', tiny_checkpoint, '-p', 'device=cpu', '--no-copy-input']
+    # waiting 0.5 s covers the lateness: even frames get their own, odd ones the latest
+    assert main([str(bag), str(tmp_path / 'wait'), *args, '-p', 'camera_info_wait=0.5']) == 0
+    assert depth_infos(tmp_path / 'wait') == {100 + i: 150.0 + 20 * (i - i % 2) for i in range(8)}
+    assert '8 of 8 images processed (4 with the latest CameraInfo' in capsys.readouterr().out
+    # waiting 0.05 s does not: frame 0 waits for a first CameraInfo (none stands in), every
+    # later frame takes the latest, which is two frames old for the even ones
+    assert main([str(bag), str(tmp_path / 'short'), *args, '-p', 'camera_info_wait=0.05']) == 0
+    expected = {100: 150.0, **{100 + i: 150.0 + 20 * ((i - 1) // 2 * 2) for i in range(1, 8)}}
+    assert depth_infos(tmp_path / 'short') == expected
+
+
+def test_every_camera_of_the_cameras_parameter_is_served(tiny_checkpoint, tmp_path):
+    items = late_half_rate_frames(3, (60, 200))
+    bag = tmp_path / 'two'
+    with BagWriter(bag) as writer:
+        for camera in ('front', 'rear'):
+            for topic in ('image', 'camera_info'):
+                writer.add_topic(f'/car/{camera}/{topic}', CameraInfo if topic == 'camera_info'
+                                 else Image)
+        for receive, topic, msg in sorted(items, key=lambda item: item[0]):
+            for camera in ('front', 'rear'):
+                writer.write(f'/car/{camera}/{topic}', msg, receive)
+    out = tmp_path / 'out'
+    assert main([str(bag), str(out), '--checkpoint', tiny_checkpoint, '-p', 'device=cpu',
+                 '--namespace', '/car', '-p', 'cameras=[front, rear]', '--no-copy-input']) == 0
+    topics = bag_topics(out)
+    for camera in ('front', 'rear'):
+        assert topics[f'/car/{camera}/depth'] == ('sensor_msgs/msg/Image', 3)
+    assert main([str(bag), str(tmp_path / 'bad'), '--checkpoint', tiny_checkpoint,
+                 '--namespace', '/car', '-p', 'cameras=[front, side]']) == 1
 
 
 def test_bad_arguments_exit_with_a_message(drive_bag, tiny_checkpoint, tmp_path, capsys):

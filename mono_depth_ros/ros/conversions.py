@@ -250,6 +250,18 @@ def split_xyz_rgb(cloud: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return points, unpack_rgb(cloud['rgb'])
 
 
+def check_camera_info(msg: CameraInfo) -> None:
+    """Raise ConversionError naming the matrix unless K (9), R (9) and P (12) have their sizes
+    and K, D, R and P hold only finite values (a NaN would make every output NaN)."""
+    sizes = {'K': 9, 'D': None, 'R': 9, 'P': 12}
+    for name, size in sizes.items():
+        values = np.asarray(getattr(msg, name.lower()), dtype=np.float64).ravel()
+        if size is not None and values.size != size:
+            raise ConversionError(f'CameraInfo {name} has {values.size} values, expected {size}')
+        if not np.all(np.isfinite(values)):
+            raise ConversionError(f'CameraInfo {name} has non-finite values: {values.tolist()}')
+
+
 def camera_info_intrinsics(msg: CameraInfo, image_size: tuple[int, int] | None = None
                            ) -> tuple[float, float, float, float]:
     """(fx, fy, cx, cy) from CameraInfo.k, checked against the image size (height, width).
@@ -257,9 +269,8 @@ def camera_info_intrinsics(msg: CameraInfo, image_size: tuple[int, int] | None =
     CameraInfo width and height both 0 mean "unset" and K is taken at the image's resolution;
     otherwise they must equal the image size. Binning and ROI are not supported.
     """
+    check_camera_info(msg)
     k = np.asarray(msg.k, dtype=np.float64)
-    if k.shape != (9,) or not np.all(np.isfinite(k)):
-        raise ConversionError(f'CameraInfo K has non-finite values: {k.tolist()}')
     if not np.any(k):
         raise ConversionError('CameraInfo K is all zeros (camera not calibrated)')
     fx, fy, cx, cy = k[0], k[4], k[2], k[5]

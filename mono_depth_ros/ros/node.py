@@ -6,9 +6,11 @@ worker, keeping the model; cleanup frees the model (and the GPU memory it held);
 the process. With autostart (the default) it walks to active at start, like a plain node.
 
 Thin rclpy layer: ros.params (parameters), ros.camera (one CameraChannel per name in `cameras`:
-topics, stamp matching, counters), ros.node_logic (newest-frame slots) and ros.pipeline (the
-frame pipeline that mono-depth-bag runs too). One worker thread takes the newest frame of every
-camera that has one and runs them through the network as one batch, so latency never builds up.
+topics; its ros.frame_handover pairs frames by the rule of ros.frame_sync, its ros.camera_report
+counts and reports), ros.node_logic (newest-frame slots) and ros.pipeline (the frame pipeline).
+mono-depth-bag (bags.depth_bag) runs the same pairing rule and pipeline over a bag. One worker
+thread takes the newest frame of every camera that has one and runs them through the network as
+one batch, so latency never builds up.
 """
 
 import sys
@@ -48,7 +50,6 @@ from mono_depth_ros.ros.params import (
     validate,
 )
 from mono_depth_ros.ros.pipeline import estimator_from_params, FramePipeline
-from mono_depth_ros.ros.stamps import seconds_to_ns
 
 PARAMETER_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
                    float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
@@ -146,9 +147,9 @@ class MonoDepthNode(LifecycleNode):
         if self.pipeline is not None:
             self.pipeline.settings = OutputSettings.from_params(new)
             self.pipeline.rectify = new['rectify']
+            self.pipeline.fallback = new['fallback_intrinsics']
         for channel in self.channels.values():
-            channel.matcher.tolerance_ns = seconds_to_ns(new['stamp_tolerance'])
-            channel.throttle.period = new['error_log_period']
+            channel.apply_params(new)
         return SetParametersResult(successful=True)
 
     # --- lifecycle transitions ---
@@ -180,7 +181,8 @@ class MonoDepthNode(LifecycleNode):
         self.estimator, self.model_name = estimator_from_params(params)
         self.estimator.warm_up(batch_sizes=(1, len(cameras)))
         self.pipeline = FramePipeline(self.estimator, OutputSettings.from_params(params),
-                                      params['rectify'], cameras=len(cameras))
+                                      params['rectify'], cameras=len(cameras),
+                                      fallback=params['fallback_intrinsics'])
         self.channels = {name: CameraChannel(self, name) for name in cameras}
         topics = ', '.join(self.resolve_topic_name(c.image_topic) for c in self.channels.values())
         self.get_logger().info(

@@ -15,6 +15,7 @@ import numpy as np
 from mono_depth_ros.core.constants import KITTI_IMAGE_SIZE, KITTI_INTRINSICS
 from mono_depth_ros.core.geometry import scale_intrinsics
 from mono_depth_ros.core.stats import percentile
+from mono_depth_ros.ros.params import FALLBACK_KITTI, parse_intrinsics
 
 # Recent CameraInfo messages, and images waiting for theirs, kept for matching by stamp.
 CAMERA_INFO_BUFFER = 10
@@ -130,9 +131,16 @@ class StampMatcher:
         return None, 0
 
 
-def fallback_intrinsics(image_size: tuple[int, int]) -> tuple[float, float, float, float]:
-    """KITTI's left colour camera intrinsics (constants.KITTI_INTRINSICS) at image_size (H, W)."""
-    return scale_intrinsics(*KITTI_INTRINSICS, KITTI_IMAGE_SIZE, image_size)
+def fallback_intrinsics(image_size: tuple[int, int], spec: str = FALLBACK_KITTI
+                        ) -> tuple[float, float, float, float]:
+    """The intrinsics a fallback_intrinsics value stands in with at image_size (H, W): kitti is
+    KITTI's left colour camera (constants.KITTI_INTRINSICS) scaled to the size, 'fx, fy, cx, cy'
+    is taken as given; '' (no guess) raises ValueError."""
+    if spec == FALLBACK_KITTI:
+        return scale_intrinsics(*KITTI_INTRINSICS, KITTI_IMAGE_SIZE, image_size)
+    if not spec:
+        raise ValueError('no CameraInfo for this frame and fallback_intrinsics is not set')
+    return parse_intrinsics(spec)
 
 
 class ErrorThrottle:

@@ -21,6 +21,8 @@ PARAMS_FILE = 'mono_depth_node.yaml'
 # A camera name is a topic namespace: '' (the node's own topics), cam_a, /car/front, ...
 CAMERA_NAME = re.compile(r'/?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*')
 # How the parameter table (docs/node.md) writes each parameter type.
+# fallback_intrinsics: KITTI's left colour camera scaled to the image size.
+FALLBACK_KITTI = 'kitti'
 TYPE_NAMES = {bool: 'bool', int: 'int', float: 'float', str: 'str', list: 'str[]'}
 
 
@@ -104,9 +106,15 @@ SPECS: tuple[ParamSpec, ...] = (
               '(a fixed calibration), so a late or lost CameraInfo does not hold the frame up.',
               range=(0.0, 1.0)),
     ParamSpec('camera_info_timeout', float, 'Seconds from the first image without any '
-              'CameraInfo before falling back to the KITTI intrinsics scaled to the image size '
-              '(with a warning); once one has arrived, the latest stands in for late ones.',
+              'CameraInfo before fallback_intrinsics stand in (with a warning); without '
+              'fallback_intrinsics the camera waits for its CameraInfo and processes nothing. '
+              'Once one has arrived, the latest stands in for late ones.',
               range=(0.0, 3600.0)),
+    ParamSpec('fallback_intrinsics', str, "A stated guess for a camera that sends no "
+              "CameraInfo: '' (none: wait for CameraInfo, say so in /diagnostics), kitti "
+              "(KITTI's intrinsics scaled to the image size) or 'fx, fy, cx, cy' in pixels of "
+              'the image as received. Metric scale and the cloud are only right for the true '
+              'intrinsics.'),
     ParamSpec('output_qos', str, 'QoS of the outputs: reliable (RViz, bags, depth_image_proc) '
               'or sensor_data (best effort).',
               choices=('reliable', 'sensor_data'), read_only=True),
@@ -173,6 +181,8 @@ def check_value(name: str, value: Any) -> Any:
     spec = SPEC_BY_NAME[name]
     if spec.type is list:
         return check_cameras(name, value)
+    if name == 'fallback_intrinsics':
+        return check_fallback_intrinsics(name, value)
     if spec.type is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if type(value) is not spec.type:
@@ -206,6 +216,35 @@ def check_cameras(name: str, value: Any) -> list[str]:
     if repeated:
         raise ParamError(f'parameter {name!r} lists {repeated} more than once; {example}')
     return list(value)
+
+
+def check_fallback_intrinsics(name: str, value: Any) -> str:
+    """The value unchanged, or ParamError: '', kitti or four numbers fx, fy, cx, cy."""
+    allowed = "set it to '' (no guess), kitti, or 'fx, fy, cx, cy' in pixels"
+    if not isinstance(value, str):
+        raise ParamError(f'parameter {name!r} must be a str, got {value!r}; {allowed}')
+    if value.strip() in ('', FALLBACK_KITTI):
+        return value.strip()
+    try:
+        parse_intrinsics(value)
+    except ValueError as error:
+        raise ParamError(f'parameter {name!r} = {value!r}: {error}; {allowed}') from None
+    return value
+
+
+def parse_intrinsics(text: str) -> tuple[float, float, float, float]:
+    """(fx, fy, cx, cy) from 'fx, fy, cx, cy'; ValueError unless four finite numbers with
+    positive focal lengths."""
+    parts = [part for part in text.replace(',', ' ').split() if part]
+    try:
+        values = tuple(float(part) for part in parts)
+    except ValueError:
+        raise ValueError(f'{text!r} is not four numbers fx, fy, cx, cy') from None
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise ValueError(f'{text!r} is not four finite numbers fx, fy, cx, cy')
+    if values[0] <= 0 or values[1] <= 0:
+        raise ValueError(f'focal lengths must be positive, got fx={values[0]} fy={values[1]}')
+    return values
 
 
 def validate(values: dict[str, Any], where: str = 'parameters') -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The frame pipeline: one camera frame in, the node's output messages out (no rclpy).
 
-image (Image or CompressedImage) + CameraInfo (or None: KITTI fallback intrinsics) → RGB →
+image (Image or CompressedImage) + CameraInfo (or None: fallback_intrinsics) → RGB →
 rectified RGB (CameraInfo with distortion, rectify auto) → intrinsics (prepare) →
 DepthEstimator (any backend; the frames of several cameras in one batch) → output arrays
 (inference.outputs) → messages (ros.depth_messages), every one with the input header (infer).
@@ -88,16 +88,18 @@ class FramePipeline:
     distortion (remap tables cached per calibration, for up to `cameras` cameras) and publishes
     depth in the rectified camera (P); 'off' takes every image as rectified. Bad input
     (encoding, sizes, CameraInfo) raises ConversionError or ValueError naming the problem;
-    nothing is published for that frame.
+    nothing is published for that frame. fallback: the fallback_intrinsics parameter, used for
+    a frame without CameraInfo ('' refuses such a frame).
     """
 
     def __init__(self, estimator: DepthEstimator, settings: OutputSettings,
-                 rectify: str = 'auto', cameras: int = 1) -> None:
+                 rectify: str = 'auto', cameras: int = 1, fallback: str = '') -> None:
         if rectify not in RECTIFY_MODES:
             raise ValueError(f'rectify must be one of {RECTIFY_MODES}, got {rectify!r}')
         self.estimator = estimator
         self.settings = settings
         self.rectify = rectify
+        self.fallback = fallback
         self.rectifier = Rectifier(cache_size=CACHE_SIZE * max(1, cameras))
 
     def process(self, image_msg: Any, info: CameraInfo | None,
@@ -117,7 +119,7 @@ class FramePipeline:
             else to_rgb(image_msg)
         size = rgb.shape[:2]
         intrinsics = camera_info_intrinsics(info, size) if info is not None \
-            else fallback_intrinsics(size)
+            else fallback_intrinsics(size, self.fallback)
         calib = camera_info_calibration(info, size) if info is not None else None
         distorted = calib is not None and calib.is_distorted()
         valid = None

@@ -1,10 +1,12 @@
 """mono-depth-bag: run the depth network over a bag offline; write the node's outputs to a new bag.
 
-Same parameters, estimator and frame pipeline as mono_depth_node, but every image is processed
-(no dropping). The new bag holds the input topics (with /tf_static latched) plus, next to the
-image topic, depth, depth/camera_info, depth/confidence, depth/colorized and points, each with
-the input image's header and receive time, so `ros2 bag play` and RViz show them as the live
-node would. The logic is mono_depth_ros.bags.depth_bag.
+Same parameters, estimator, frame pipeline and pairing of images with CameraInfo as
+mono_depth_node (in bag time, so a late or half-rate CameraInfo gives the frames the node gives),
+but no frame is dropped for lack of time. The new bag holds the input topics (with /tf_static
+latched) plus, next to each image topic, depth, depth/camera_info, depth/confidence,
+depth/colorized and points, each with the input image's header and receive time, so
+`ros2 bag play` and RViz show them as the live node would. The logic is
+mono_depth_ros.bags.depth_bag.
 """
 
 import argparse
@@ -32,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--image-topic', help='image topic (default: the only image topic)')
     parser.add_argument('--camera-info-topic', help='CameraInfo topic (default: the one next to '
                         'the image topic, or the only one)')
+    parser.add_argument('--namespace', help="the node's namespace: each camera C of the "
+                        'parameter cameras reads <namespace>/C/image and '
+                        '<namespace>/C/camera_info, as the node would (default: one camera on '
+                        'the only image topic)')
     parser.add_argument('--output-ns', help='namespace of the output topics (default: that of '
                         'the image topic)')
     parser.add_argument('--storage', choices=sorted(STORAGES), default='mcap')
@@ -43,12 +49,14 @@ def main(argv: list[str] | None = None) -> int:
                                 where='mono-depth-bag parameters')
         summary = process_bag(args.input, args.output, params, args.image_topic,
                               args.camera_info_topic, args.output_ns, args.storage,
-                              not args.no_copy_input)
+                              not args.no_copy_input, args.namespace)
     except (BagError, CheckpointError, ConfigError, OSError) as error:
         print(f'mono-depth-bag: {error}', file=sys.stderr)
         return 1
     print(f'{summary.processed} of {summary.images} images processed '
-          f'({summary.unmatched} without CameraInfo, {summary.invalid} invalid) -> {args.output}')
+          f'({summary.latest_camera_info} with the latest CameraInfo, {summary.fallback} with '
+          f'fallback_intrinsics; {summary.unmatched} without CameraInfo, {summary.invalid} '
+          f'invalid) -> {args.output}')
     return 0 if summary.processed else 1
 
 
