@@ -144,8 +144,8 @@ def test_a_missing_default_model_names_where_it_looked_and_what_to_set(tmp_path,
     check_model_source({**load_defaults(), 'checkpoint': str(tmp_path / 'model.pt')})
 
 
-def test_readme_parameter_table_is_generated_from_the_specs(repo_root):
-    readme = (repo_root / 'README.md').read_text()
+def test_the_parameter_table_of_the_node_page_is_generated_from_the_specs(repo_root):
+    page = (repo_root / 'docs' / 'node.md').read_text()
     table = markdown_table()
-    assert table in readme, 'README parameter table is stale: paste ros.params.markdown_table()'
+    assert table in page, 'the table of docs/node.md is stale: paste ros.params.markdown_table()'
     assert len(re.findall(r'^\| `', table, re.M)) == len(SPECS)
