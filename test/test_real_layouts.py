@@ -136,6 +136,7 @@ def test_eval_scores_real_layout_frames(tmp_path, capsys):
     report = json.loads((out / 'metrics.json').read_text())
     assert report['frames'] == 1 and report['ground_truth'] == 'velodyne-z'
     assert report['abs_rel'] == pytest.approx(1.0) and report['a1'] == 0.0
+    assert 'breakdown' not in report               # two returns: no road to measure from
     assert (out / 'montage.png').is_file()
     assert 'object/000007' in (out / 'per_frame.csv').read_text()
     split = tmp_path / 'frames.txt'

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from mono_depth_ros.core.constants import MAX_DEPTH, MIN_DEPTH
 from mono_depth_ros.core.metrics import average_metrics, crop_mask, depth_errors, scored_pixels
 from mono_depth_ros.datasets.kitti.ground_truth import load_gt_npz
+from mono_depth_ros.evaluation.breakdown import RegionScores
 from mono_depth_ros.evaluation.frames import open_frames
 from mono_depth_ros.evaluation.published import PublishedScore
 from mono_depth_ros.evaluation.report import (
@@ -203,8 +204,11 @@ def evaluate(settings: EvalSettings, predictor=None) -> dict:
                 gt = gt_table[entry.line()]
             else:
                 gt = frames.ground_truth(entry)
-            image = frames.image(entry) if (predictor.needs_image or index in show) else None
+            regions = getattr(frames, 'regions', None)
+            image = frames.image(entry) if (predictor.needs_image or index in show or regions) \
+                else None
             prediction = predictor(index, entry, image)
+            labels = regions(entry, image) if regions else None
         except FileNotFoundError as error:
             if not s.skip_missing:
                 raise FileNotFoundError(f'frame "{entry.line()}": {error} '
@@ -212,7 +216,7 @@ def evaluate(settings: EvalSettings, predictor=None) -> dict:
             skipped.append(entry.line())
             continue
         try:
-            mask, pred = scores.add(index, entry.line(), gt, prediction)
+            mask, pred = scores.add(index, entry.line(), gt, prediction, labels)
         except ValueError as error:
             raise ValueError(f'frame "{entry.line()}": {error}') from error
         if index in show:
@@ -232,6 +236,8 @@ def evaluate(settings: EvalSettings, predictor=None) -> dict:
               'output_settings': None if s.outputs is None else asdict(s.outputs)}
     if scores.sparsification.frames:
         report['sparsification'] = scores.sparsification.report()
+    if scores.regions.frames:
+        report['breakdown'] = scores.regions.report()
     write_reports(s.output_dir, report, scores.rows, scores.bins, montage)
     if scores.sparsification.frames:
         scores.sparsification.plot(os.path.join(s.output_dir, 'sparsification.png'),
@@ -241,7 +247,7 @@ def evaluate(settings: EvalSettings, predictor=None) -> dict:
 
 class FrameScores:
     """Everything scored per frame: protocol metrics, distance bins, published depth and cloud,
-    and the confidence's sparsification."""
+    the confidence's sparsification and, on real lidar frames, the error per region."""
 
     def __init__(self, crop: str | None, min_depth: float, max_depth: float,
                  median_scaling: bool) -> None:
@@ -250,13 +256,17 @@ class FrameScores:
         self.bins = DistanceBins(max_depth)
         self.published = PublishedScore(min_depth, max_depth)
         self.sparsification = SparsificationScore()
+        self.regions = RegionScores()
 
-    def add(self, index: int, line: str, gt: np.ndarray, prediction: FramePrediction
-            ) -> tuple[np.ndarray, np.ndarray]:
-        """Score one frame; returns the scored mask and the prediction at the truth's size."""
+    def add(self, index: int, line: str, gt: np.ndarray, prediction: FramePrediction,
+            labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Score one frame (labels: its region map, evaluation.breakdown); returns the scored
+        mask and the prediction at the truth's size."""
         pred = resize_prediction(prediction.depth, gt.shape)
         mask, gt_valid, pred_valid = scored_pixels(gt, pred, *self.limits)
         self.bins.add(gt_valid, pred_valid)
+        if labels is not None:
+            self.regions.add(line, labels[mask], gt_valid, pred_valid)
         published = prediction.published
         if published is not None and published.shape == gt.shape:
             cropped = np.where(crop_mask(gt.shape, self.crop), gt, 0.0)  # 0: not scored

@@ -27,6 +27,7 @@ from mono_depth_ros.datasets.kitti.ground_truth import (
 )
 from mono_depth_ros.datasets.kitti.io import read_image
 from mono_depth_ros.datasets.kitti.layouts import detect_layout, list_frames
+from mono_depth_ros.evaluation.breakdown import region_map
 
 
 class KittiFrames:
@@ -130,6 +131,15 @@ class LidarFrames:
     def title(self, entry) -> str:
         """Caption of the frame in the montage."""
         return entry.name
+
+    def regions(self, entry, image: np.ndarray) -> np.ndarray | None:
+        """H×W region map of the frame's lidar pixels (evaluation.breakdown); None where the
+        scan has too few returns ahead to find the road (the frame is left out of the
+        breakdown, not of the metrics)."""
+        try:
+            return region_map(entry.camera_points(), entry.projection, image)
+        except ValueError:
+            return None
 
 
 def open_frames(data_path: str, split: str | None, split_file: str | None, gt: str | None,

@@ -115,6 +115,15 @@ def published_lines(report: dict) -> list[str]:
         lines.append(f'cloud: {published["counts"]["points"]} points, '
                      f'{pct(published["flying_rate"])} off by more than '
                      f'{100 * published["flying_error"]:g} % (flying pixels)')
+    if 'breakdown' in report:
+        breakdown = report['breakdown']
+        lines.append(f'median scale gt / pred {breakdown["median_scale"]:.3f} (per frame); '
+                     f'abs_rel after per-frame median scaling '
+                     f'{breakdown["abs_rel_median_scaled"]:.3f}')
+        lines.append('  region         pixels  abs_rel     δ1  pred / gt')
+        lines += [f'  {row["region"]:<12} {row["pixels"]:>8}  {row["abs_rel"]:.3f}  '
+                  f'{row["a1"]:.3f}  {row["bias"]:.3f}'
+                  for row in breakdown['regions'] if row['pixels']]
     if 'sparsification' in report:
         sparse = report['sparsification']
         lines.append(f'confidence: AUSE {sparse["ause"]:.4f} vs {sparse["ause_random"]:.4f} for '

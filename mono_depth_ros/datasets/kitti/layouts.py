@@ -1,9 +1,9 @@
 """Real frames with lidar in the KITTI 3D-object, KITTI tracking and KITTI-360 layouts.
 
-Each layout gives a list of LidarFrame: an image, its Velodyne scan and the 3×4 matrix that maps
-Velodyne points to the rectified image (P·R_rect·T_velo→cam). The ground truth is made by the
-same projection as KITTI raw (ground_truth.scan_to_depth_map: nearest return per pixel, camera
-z, pixel = round(u) − 1, round(v) − 1).
+Each layout gives a list of LidarFrame: an image, its Velodyne scan, the rigid map from the
+Velodyne to the rectified camera (R_rect·T_velo→cam) and the camera's P_rect. The ground truth
+is made by the same projection as KITTI raw (ground_truth.scan_to_depth_map: nearest return per
+pixel, camera z, pixel = round(u) − 1, round(v) − 1).
 
 - object:   <root>/[training/]{image_2/NNNNNN.png, velodyne/NNNNNN.bin, calib/NNNNNN.txt}
             with P2, R0_rect, Tr_velo_to_cam
@@ -38,8 +38,18 @@ class LidarFrame:
     name: str                  # e.g. 'object/000003', 'tracking/0001/000010'
     image_path: Path
     scan_path: Path
-    velo_to_image: np.ndarray  # P_rect · R_rect · T_velo→cam (3×4)
+    velo_to_rect: np.ndarray   # R_rect · T_velo→cam (3×4): Velodyne → rectified camera
     projection: np.ndarray     # P_rect (3×4): the rectified camera's intrinsics
+
+    @property
+    def velo_to_image(self) -> np.ndarray:
+        """P_rect · R_rect · T_velo→cam (3×4): Velodyne points to image pixels."""
+        return self.projection @ _homogeneous(self.velo_to_rect)
+
+    def camera_points(self) -> np.ndarray:
+        """N×3 Velodyne points in the rectified camera frame (x right, y down, z forward)."""
+        points = load_velodyne(self.scan_path)[:, :3].astype(np.float64)
+        return points @ self.velo_to_rect[:, :3].T + self.velo_to_rect[:, 3]
 
     def line(self) -> str:
         """The frame's name (what split lists and reports call it)."""
@@ -105,18 +115,18 @@ def _homogeneous(matrix: np.ndarray) -> np.ndarray:
 
 
 def object_projection(calib_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """(Velodyne → image 3×4, P2) of a KITTI object or tracking calibration file."""
+    """(Velodyne → rectified camera 3×4, P2) of a KITTI object or tracking calibration file."""
     calib = read_key_values(calib_path)
     p2 = _matrix(calib, OBJECT_KEYS['P2'], (3, 4), calib_path)
     r_rect = _matrix(calib, OBJECT_KEYS['R_rect'], (3, 3), calib_path)
     tr = _matrix(calib, OBJECT_KEYS['Tr'], (3, 4), calib_path)
     if not all(np.all(np.isfinite(m)) for m in (p2, r_rect, tr)):
         raise KittiFormatError(f'calibration file {calib_path} holds non-finite values')
-    return p2 @ _homogeneous(r_rect) @ _homogeneous(tr), p2
+    return (_homogeneous(r_rect) @ _homogeneous(tr))[:3], p2
 
 
 def kitti360_projection(root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """(Velodyne → image 3×4, P_rect_00) of a KITTI-360 root's perspective camera 0."""
+    """(Velodyne → rectified camera 3×4, P_rect_00) of a KITTI-360 root's camera 0."""
     folder = Path(root) / 'calibration'
     perspective = read_key_values(folder / 'perspective.txt')
     p_rect = _matrix(perspective, ('P_rect_00',), (3, 4), folder / 'perspective.txt')
@@ -128,7 +138,7 @@ def kitti360_projection(root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray
         raise KittiFormatError(f'{path}: expected 12 numbers (3×4, camera 0 → Velodyne): '
                                f'{error}') from error
     velo_to_cam = np.linalg.inv(_homogeneous(cam_to_velo))
-    return p_rect @ _homogeneous(r_rect) @ velo_to_cam, p_rect
+    return (_homogeneous(r_rect) @ velo_to_cam)[:3], p_rect
 
 
 def detect_layout(root: str | os.PathLike) -> str | None:
@@ -166,8 +176,8 @@ def _frames_in(images: Path, scans: Path, prefix: str, projection) -> list[Lidar
     pairs = [(scan, image) for scan, image in pairs if image is not None]
     if not pairs:
         return []
-    velo_to_image, p_rect = projection()
-    return [LidarFrame(f'{prefix}/{scan.stem}', image, scan, velo_to_image, p_rect)
+    velo_to_rect, p_rect = projection()
+    return [LidarFrame(f'{prefix}/{scan.stem}', image, scan, velo_to_rect, p_rect)
             for scan, image in pairs]
 
 
