@@ -103,3 +103,22 @@ def test_summary_text_names_every_number():
                  'abs_rel 0.070', 'a1 0.940   vs the dense truth', 'nearer than 60 m: 1.20 %',
                  'published +inf: 97.0 %', 'published finite: 98.5 %'):
         assert part in text, part
+
+
+def test_the_cloud_view_draws_near_points_over_far_ones():
+    size, focal = (60, 80), 40.0
+    lift, back, pitch = 0.0, 0.0, 0.0  # the real camera's own view
+    points = np.array([[0.0, 0.0, 10.0], [0.0, 0.0, 5.0], [2.0, 1.0, 8.0],
+                       [np.nan, np.nan, np.nan], [0.0, 0.0, -3.0]], np.float32)
+    colors = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [9, 9, 9], [9, 9, 9]], np.uint8)
+    image = demo.render_cloud(points, colors, size, focal, (lift, back, pitch))
+    cy, cx = round((size[0] - 1) / 2), round((size[1] - 1) / 2)
+    assert image[cy, cx].tolist() == [0, 255, 0]  # the nearer of the two on the axis
+    u = round(focal * 2.0 / 8.0 + (size[1] - 1) / 2)
+    v = round(focal * 1.0 / 8.0 + (size[0] - 1) / 2)
+    assert image[v, u].tolist() == [0, 0, 255]
+    assert (image == 9).all(axis=-1).sum() == 0  # NaN and behind-the-camera points not drawn
+    assert image[0, 0].tolist() == [40, 40, 40]
+    lifted = demo.render_cloud(points, colors, size, focal, (2.0, 0.0, 0.0))
+    assert lifted[cy, cx].tolist() == [40, 40, 40]  # seen from 2 m up, the points move down
+    assert lifted[round(focal * 2.0 / 5.0 + (size[0] - 1) / 2), cx].tolist() == [0, 255, 0]

@@ -8,9 +8,10 @@
 3. runs mono_depth_node in its own process over real DDS while a player publishes the drive's
    image + CameraInfo with the drive's stamps at the camera rate, and records every output;
 4. writes to demo_out/: bag/ (MCAP: the drive and the outputs, for `ros2 bag play` and RViz),
-   depth_montage.png, cloud.ply, node.log and summary.json, and prints the summary (latency
-   from message in to depth out, frames processed/dropped, accuracy against the drive's lidar
-   and its dense truth, and how much of the sky is published in front of the car).
+   overview.png (one frame's camera, depth and cloud), depth_montage.png, cloud.ply, node.log
+   and summary.json, and prints the summary (latency from message in to depth out, frames
+   processed/dropped, accuracy against the drive's lidar and its dense truth, and how much of
+   the sky is published in front of the car).
 """
 
 import argparse
@@ -47,6 +48,12 @@ TRAIN_OVERRIDES = ['train.iterations=120', 'train.val_every=120', 'train.checkpo
 NAMESPACE = '/kitti/camera_color_left'
 CAMERA_RATE = 10.0   # Hz, KITTI's camera
 MONTAGE_FRAMES = 4
+OVERVIEW_WIDTH = 560          # px per tile of overview.png (camera | depth | cloud, stacked)
+OVERVIEW_DEPTH_RANGE = (3.0, 80.0)  # metres: the colour scale of its depth tile
+# The cloud view of overview.png: a virtual camera this far above and behind the real one,
+# pitched down (metres, metres, degrees), with 1.2 times the real camera's focal length.
+CLOUD_VIEW = (3.0, 6.0, 12.0)
+CLOUD_ZOOM = 1.2
 NODE_COUNTERS = ('received', 'processed', 'dropped_busy', 'dropped_unmatched', 'invalid',
                  'skipped_no_subscribers')
 
@@ -180,6 +187,48 @@ def write_montage(path: Path, frames: list, depth_msgs: list, drive: Path, stamp
                                       interpolation=cv2.INTER_AREA))
 
 
+def render_cloud(points: np.ndarray, colors: np.ndarray, size: tuple[int, int], focal: float,
+                 view: tuple[float, float, float] = CLOUD_VIEW) -> np.ndarray:
+    """An H×W×3 RGB image of a coloured cloud (optical frame: x right, y down, z forward) seen
+    by a virtual camera lifted and moved back by view's metres and pitched down by its
+    degrees; nearer points hide farther ones, and no point is dark grey."""
+    lift, back, pitch = view
+    height, width = size
+    points, colors = points.reshape(-1, 3), colors.reshape(-1, 3)
+    keep = np.isfinite(points).all(axis=1)
+    x, y, z = (points[keep] - np.array([0.0, -lift, -back])).T
+    angle = np.radians(pitch)
+    y, z = y * np.cos(angle) - z * np.sin(angle), y * np.sin(angle) + z * np.cos(angle)
+    ahead = z > 0.1
+    u = np.round(focal * x[ahead] / z[ahead] + (width - 1) / 2).astype(np.int64)
+    v = np.round(focal * y[ahead] / z[ahead] + (height - 1) / 2).astype(np.int64)
+    image = np.full((height, width, 3), 40, np.uint8)
+    order = np.argsort(-z[ahead])  # far first: near points are drawn over them
+    u, v, rgb = u[order], v[order], colors[keep][ahead][order]
+    for du in (0, 1):            # 2×2 splats close the gaps between cloud_stride samples
+        for dv in (0, 1):
+            inside = (u + du >= 0) & (u + du < width) & (v + dv >= 0) & (v + dv < height)
+            image[v[inside] + dv, u[inside] + du] = rgb[inside]
+    return image
+
+
+def write_overview(path: Path, image_msg, depth_msg, cloud_msg, focal: float) -> None:
+    """overview.png: one frame's camera image, its depth and its cloud, stacked (the README's
+    picture)."""
+    rgb = image_to_numpy(image_msg)
+    points, colors = split_xyz_rgb(pointcloud2_to_array(cloud_msg))
+    scale = OVERVIEW_WIDTH / rgb.shape[1]
+    size = (round(rgb.shape[0] * scale), OVERVIEW_WIDTH)
+    tiles = [cv2.resize(tile, size[::-1], interpolation=cv2.INTER_AREA) for tile in (
+        cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+        colorize_depth(image_to_numpy(depth_msg), *OVERVIEW_DEPTH_RANGE))]
+    tiles.append(cv2.cvtColor(render_cloud(points, colors, size, focal * scale * CLOUD_ZOOM),
+                              cv2.COLOR_RGB2BGR))
+    for tile, label in zip(tiles, ('camera', 'depth', 'points'), strict=True):
+        cv2.putText(tile, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
+    cv2.imwrite(str(path), np.vstack(tiles), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+
+
 def format_summary(summary: dict) -> str:
     """The printed summary."""
     acc = summary['accuracy']
@@ -207,7 +256,7 @@ def format_summary(summary: dict) -> str:
         f"beyond range published +inf: {100 * dense['beyond_recall']:.1f} %   "
         f"surfaces within 80 m published finite: {100 * dense['coverage']:.1f} %",
         f"  outputs      {summary['out_dir']}/: bag/ ({summary['bag_messages']} messages), "
-        'depth_montage.png, cloud.ply, summary.json',
+        'overview.png, depth_montage.png, cloud.ply, summary.json',
         f"  time         {summary['seconds']:.0f} s"])
 
 
@@ -262,8 +311,12 @@ def run_demo(args: argparse.Namespace) -> dict:
     accuracy_dense = evaluate_dense(drive, depth_msgs, stamps)
     write_montage(out / 'depth_montage.png', frames, depth_msgs, drive, stamps)
     clouds = [m for m, _ in run.outputs['points'] if header_ns(m) in run.sent]
-    points, colors = split_xyz_rgb(pointcloud2_to_array(clouds[len(clouds) // 2]))
+    cloud = clouds[len(clouds) // 2]
+    points, colors = split_xyz_rgb(pointcloud2_to_array(cloud))
     write_ply(out / 'cloud.ply', points, colors)
+    frame = frames[stamps.index(header_ns(cloud))]
+    depth = next(msg for msg in depth_msgs if header_ns(msg) == header_ns(cloud))
+    write_overview(out / 'overview.png', frame[0], depth, cloud, frame[1].k[0])
     diag = run.diagnostics[-1] if run.diagnostics else {}
     summary = {
         'model': Path(checkpoint).name, 'model_source': source,
