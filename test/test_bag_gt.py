@@ -19,9 +19,9 @@ from sensor_msgs.msg import (  # noqa: E402
 from mono_depth_ros.bags import ground_truth as bag_gt  # noqa: E402
 from mono_depth_ros.bags.bag_io import BagWriter, static_transform  # noqa: E402
 from mono_depth_ros.bags.kitti2bag import (  # noqa: E402
-    camera_info,
     camera_to_velo,
     convert_drive,
+    kitti_camera_info,
     make_header,
 )
 from mono_depth_ros.core.transforms import (  # noqa: E402
@@ -108,7 +108,7 @@ def hand_bag(path: Path, image_stamps=(T0,), scan_stamps=(T0,), transforms=tuple
                 for topic in image_topics:
                     bag.write(topic, image(header, compressed), stamp)
                 if info:
-                    bag.write(INFO, camera_info(K, info_size, header), stamp)
+                    bag.write(INFO, kitti_camera_info(K, info_size, header), stamp)
             else:
                 for topic in lidar_topics:
                     bag.write(topic, cloud(k, make_header(stamp, VELO)), stamp)

@@ -56,7 +56,7 @@ def camera_to_velo(calib_dir: Path, cam: int) -> tuple[np.ndarray, np.ndarray, t
     return invert_transform(cam_from_velo), k.copy(), size
 
 
-def camera_info(k: np.ndarray, size: tuple[int, int], header: Header) -> CameraInfo:
+def kitti_camera_info(k: np.ndarray, size: tuple[int, int], header: Header) -> CameraInfo:
     """CameraInfo of a rectified KITTI camera: K = P[:, :3], no distortion, R = I."""
     msg = CameraInfo(header=header, height=size[0], width=size[1], distortion_model='plumb_bob')
     msg.d = [0.0] * 5
@@ -132,7 +132,7 @@ def convert_drive(drive_dir: str | os.PathLike, output: str | os.PathLike, cam: 
                                  f'S_rect_0{cam} in {calib_dir} says {size[1]}x{size[0]}')
             header = make_header(image_stamps[i], camera_frame(cam))
             bag.write(image_topic, numpy_to_image(rgb, 'rgb8', header), image_stamps[i])
-            bag.write(info_topic, camera_info(k, size, header), image_stamps[i])
+            bag.write(info_topic, kitti_camera_info(k, size, header), image_stamps[i])
             if velodyne:
                 scan = load_velodyne(velo_dir / 'data' / f'{name}.bin')
                 cloud = velodyne_cloud(scan, make_header(velo_stamps[i], VELO_FRAME))
