@@ -1,12 +1,13 @@
 """Launch mono_depth_node on a camera (and RViz with config/mono_depth.rviz when use_rviz:=true).
 
     ros2 launch mono_depth_ros mono_depth.launch.py image:=/camera/image_raw \
-        camera_info:=/camera/camera_info checkpoint:=/path/to/model.pt use_rviz:=true
-    ros2 launch mono_depth_ros mono_depth.launch.py "cameras:=['front', 'rear']"
+        camera_info:=/camera/camera_info use_rviz:=true
+    ros2 launch mono_depth_ros mono_depth.launch.py "cameras:=['front', 'rear']" \
+        checkpoint:=/path/to/model.pt
 
 Parameters come from params_file (default: the package's config/mono_depth_node.yaml);
 checkpoint, device, image_transport, cameras and autostart given here override it, and are left
-to the file when empty.
+to the file when empty. With neither, the node loads the package's shipped model.
 """
 
 import os
@@ -21,7 +22,7 @@ import yaml
 
 PACKAGE = 'mono_depth_ros'
 
-# (name, default, description): every launch argument, documented (README, test_launch.py).
+# (name, default, description): every launch argument, documented (docs/node.md, test_launch.py).
 ARGUMENTS = [
     ('namespace', '', 'Namespace of the node and its output topics (depth, points, ...).'),
     ('image', '/camera/image_raw', 'Camera image topic (sensor_msgs/Image); with '
@@ -30,7 +31,7 @@ ARGUMENTS = [
     ('params_file', '', 'Node parameters file (ros2 params format); empty: the package '
      'config/mono_depth_node.yaml.'),
     ('checkpoint', '', 'Model checkpoint (.pt); empty: the checkpoint parameter of the '
-     'params file.'),
+     'params file, whose empty value is the shipped model.'),
     ('device', '', 'Inference device: auto, cuda or cpu; empty: the params file value.'),
     ('image_transport', '', 'raw or compressed input; empty: the params file value.'),
     ('cameras', '', "Camera namespaces served by the one node, e.g. ['front', 'rear'] (each "

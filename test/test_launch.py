@@ -34,8 +34,10 @@ def test_launch_file_compiles_and_documents_its_arguments(launch_file, repo_root
         assert isinstance(default, str), name
         assert len(description) > 20 and description.endswith('.'), name
     page = (repo_root / 'docs' / 'node.md').read_text()
-    for name in names:
-        assert f'| `{name}` |' in page, f'launch argument {name} is not in docs/node.md'
+    for name, default, description in arguments:
+        shown = f' `{default}` ' if default else ' '
+        assert f'| `{name}` |{shown}| {description} |' in page, \
+            f'launch argument {name} is not in the table of docs/node.md as the file declares it'
 
 
 def test_rviz_config_shows_every_output_in_the_optical_frame(repo_root):

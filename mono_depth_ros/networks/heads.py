@@ -92,7 +92,7 @@ class DepthModel(nn.Module):
     when the config has beyond_range: true, gives 'beyond_logit' and 'beyond' (its sigmoid: the
     probability that no surface lies within max_depth). With bins_stride s > 1 the bin head
     runs on the features average-pooled s×s: its confidence and bin depth are computed there and
-    upsampled bilinearly (its logits too, for the loss). See README.
+    upsampled bilinearly (its logits too, for the loss). See docs/networks.md.
     """
 
     def __init__(self, config: dict) -> None:
