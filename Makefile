@@ -36,8 +36,9 @@ $(STAMP): $(REQS) setup.py | $(UV)
 test: setup
 	$(PY) -m pytest -q
 
-# Synthetic drive -> model (models/*.pt, else a short cached CPU training run) -> mono_depth_node
-# over real DDS -> demo_out/ (bag, montage, cloud, summary). Extra options: DEMO_ARGS='...'.
+# Synthetic drive -> model (the shipped models/msfusion_r18.pt, else a short cached CPU training
+# run) -> mono_depth_node over real DDS -> demo_out/ (overview picture, bag, montage, cloud,
+# summary). Extra options: DEMO_ARGS='...'.
 demo: setup
 	$(PY) -m mono_depth_ros.tools.demo $(DEMO_ARGS)
 
