@@ -18,7 +18,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from mono_depth_ros.ros import process as node_process
+from mono_depth_ros.ros import node_process
 from mono_depth_ros.ros.depth_messages import (
     camera_topic,
     diagnostic_name,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mono_depth_ros.bench.camera_bench import rig_commands, summarize_rounds
-from mono_depth_ros.bench.node_bench import node_command, summarize_soak
+from mono_depth_ros.bench.node_bench import bench_node_command, summarize_soak
 from mono_depth_ros.bench.report import compute_ratios, markdown, pair_ratio_row
 from mono_depth_ros.timing import model_timing
 from mono_depth_ros.timing.device import (
@@ -138,7 +138,7 @@ def test_camera_rigs_share_topics_and_report_totals():
 
 
 def test_node_command_and_bad_arguments():
-    command = node_command('fcrn_r50', (192, 640), '/ns', 'cpu', 'fp32')
+    command = bench_node_command('fcrn_r50', (192, 640), '/ns', 'cpu', 'fp32')
     assert command[1:4] == ['-m', 'mono_depth_ros.ros.node', '--ros-args']
     assert 'input_height:=192' in command and 'model_config:=fcrn_r50' in command
     with pytest.raises(SystemExit):

@@ -23,7 +23,7 @@ LAYERS = {'core': 0, 'networks': 1, 'datasets': 1, 'inference': 2, 'training': 2
 ROS_FOLDERS = ('ros', 'bags', 'tools', 'bench')
 # ROS-layer modules that must not need rclpy (the node's logic, tested without DDS).
 RCLPY_FREE_ROS = ('conversions', 'depth_messages', 'node_logic', 'params', 'pipeline', 'stamps',
-                  'process', 'frame_sync', 'frame_handover', 'camera_report')
+                  'node_process', 'frame_sync', 'frame_handover', 'camera_report')
 MAX_LOOSE_MODULES = 6
 
 

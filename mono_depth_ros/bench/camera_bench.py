@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from mono_depth_ros.bench.node_bench import (
-    node_command,
+    bench_node_command,
     NodeRig,
     process_gpu_mib,
     process_rss_mib,
@@ -39,10 +39,10 @@ def rig_commands(model: str, input_size: tuple[int, int], namespace: str, count:
         raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
     names = camera_names(count)
     if layout == LAYOUTS[0]:
-        return [node_command(model, input_size, namespace, device, precision,
-                             extra=[*extra, f'cameras:={names!r}'])]
-    return [node_command(model, input_size, f'{namespace}/{name}', device, precision,
-                         extra=extra) for name in names]
+        return [bench_node_command(model, input_size, namespace, device, precision,
+                                   extra=[*extra, f'cameras:={names!r}'])]
+    return [bench_node_command(model, input_size, f'{namespace}/{name}', device, precision,
+                               extra=extra) for name in names]
 
 
 def summarize_rounds(latencies_ms: list[float], lost: int, elapsed_s: float,

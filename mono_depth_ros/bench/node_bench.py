@@ -18,13 +18,14 @@ import numpy as np
 
 from mono_depth_ros.core.constants import KITTI_IMAGE_SIZE, KITTI_INTRINSICS
 from mono_depth_ros.core.geometry import scale_intrinsics
-from mono_depth_ros.ros import process as node_process
+from mono_depth_ros.ros import node_process
 from mono_depth_ros.ros.stamps import header_ns, NS_PER_S, set_stamp
 from mono_depth_ros.timing.latency import drift, summarize_latency
 
 
-def node_command(model: str, input_size: tuple[int, int], namespace: str, device: str = 'cpu',
-                 precision: str = 'fp32', extra: Sequence[str] = ()) -> list[str]:
+def bench_node_command(model: str, input_size: tuple[int, int], namespace: str,
+                       device: str = 'cpu', precision: str = 'fp32',
+                       extra: Sequence[str] = ()) -> list[str]:
     """Command line starting the real node with random weights of a model config.
 
     Input QoS is reliable (the bench publishes reliably): a best-effort 1.4 MB image can be lost

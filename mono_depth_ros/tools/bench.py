@@ -124,7 +124,7 @@ def resolve_args(args: argparse.Namespace) -> argparse.Namespace:
 
 def run_node(args: argparse.Namespace, device: str, out_dir: str) -> tuple[list, dict | None]:
     """Node end-to-end rows and the soak report (the soak reuses a node of the same model)."""
-    from mono_depth_ros.bench.node_bench import node_command, NodeUnderTest
+    from mono_depth_ros.bench.node_bench import bench_node_command, NodeUnderTest
 
     image = bench_image(args.camera_size)
     runs = [] if args.no_node else [(m, s, b) for m in args.models for s in args.node_sizes
@@ -138,8 +138,8 @@ def run_node(args: argparse.Namespace, device: str, out_dir: str) -> tuple[list,
                                                         unit='run')):
         namespace = f'/mono_depth_bench_{os.getpid()}_{index}'
         log = os.path.join(out_dir, f'node_{model}_{size[0]}x{size[1]}_{backend}.log')
-        command = node_command(model, size, namespace, device, args.precision,
-                               extra=[f'backend:={backend}'])
+        command = bench_node_command(model, size, namespace, device, args.precision,
+                                     extra=[f'backend:={backend}'])
         with NodeUnderTest(command, namespace, image, log_path=log) as node:
             if not args.no_node:
                 summary = node.closed_loop(args.node_frames, warmup=1)

@@ -263,7 +263,7 @@ def format_summary(summary: dict) -> str:
 def start_node(checkpoint: str, namespace: str, device: str, log_path: Path
                ) -> subprocess.Popen:
     """Start mono_depth_node in its own process on <namespace>/image_raw and camera_info."""
-    from mono_depth_ros.ros.process import start_node as start_node_process
+    from mono_depth_ros.ros.node_process import start_node as start_node_process
 
     # the player is reliable like `ros2 bag play`; a best-effort reader loses many of the
     # 1.4 MB frames on a loaded 2-core machine (DDS fragments), hiding the node's own
@@ -276,7 +276,7 @@ def start_node(checkpoint: str, namespace: str, device: str, log_path: Path
 def run_demo(args: argparse.Namespace) -> dict:
     """Every step of the demo; returns the summary."""
     from mono_depth_ros.bags import player
-    from mono_depth_ros.ros.process import stop_node
+    from mono_depth_ros.ros.node_process import stop_node
 
     started = time.monotonic()
     out, cache = Path(args.out), Path(args.cache)
