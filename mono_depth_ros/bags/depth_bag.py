@@ -80,9 +80,9 @@ class BagCamera:
     def due(self, now: float | None) -> list[tuple[Frame, Any, bool]]:
         """(frame, CameraInfo, the latest stood in) of the pending frames whose wait ended
         before now (all of them for None: the bag ended)."""
-        done = [item for item in self.pending if now is None or item[1] < now]
-        self.pending = [item for item in self.pending if item not in done]
-        return [(frame, *self.sync.settle(header_ns(frame[0]))) for frame, _ in done]
+        done = [frame for frame, deadline in self.pending if now is None or deadline < now]
+        self.pending = [item for item in self.pending if now is not None and item[1] >= now]
+        return [(frame, *self.sync.settle(header_ns(frame[0]))) for frame in done]
 
 
 def bag_cameras(topics: dict[str, tuple[str, int]], params: dict, image_topic: str | None,
