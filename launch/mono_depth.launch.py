@@ -28,6 +28,9 @@ ARGUMENTS = [
     ('image', '/camera/image_raw', 'Camera image topic (sensor_msgs/Image); with '
      'image_transport compressed, <image>/compressed is subscribed.'),
     ('camera_info', '/camera/camera_info', 'CameraInfo topic of that camera, matched by stamp.'),
+    ('fallback_intrinsics', '', "A stated guess for a camera without CameraInfo: kitti, or "
+     "'fx, fy, cx, cy' in pixels; empty: the params file value (none: the node waits for "
+     'CameraInfo).'),
     ('params_file', '', 'Node parameters file (ros2 params format); empty: the package '
      'config/mono_depth_node.yaml.'),
     ('checkpoint', '', 'Model checkpoint (.pt); empty: the checkpoint parameter of the '
@@ -60,8 +63,8 @@ def launch_nodes(context, *args, **kwargs) -> list:
     """The depth node and RViz, with only the non-empty overrides passed on."""
     value = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
     params_file = value['params_file'] or share_file('config', 'mono_depth_node.yaml')
-    overrides = {name: value[name] for name in ('checkpoint', 'device', 'image_transport')
-                 if value[name]}
+    overrides = {name: value[name] for name in ('checkpoint', 'device', 'image_transport',
+                                                'fallback_intrinsics') if value[name]}
     overrides.update({name: typed(name, value[name]) for name in ('cameras', 'autostart')
                       if value[name]})
     image = value['image']

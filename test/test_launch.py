@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-DOCUMENTED = ('namespace', 'image', 'camera_info', 'params_file', 'checkpoint', 'device',
-              'cameras', 'autostart', 'use_rviz')
+DOCUMENTED = ('namespace', 'image', 'camera_info', 'fallback_intrinsics', 'params_file',
+              'checkpoint', 'device', 'cameras', 'autostart', 'use_rviz')
 
 
 def launch_arguments(path: Path) -> list[tuple[str, str, str]]:
