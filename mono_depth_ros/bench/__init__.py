@@ -1,4 +1,5 @@
-"""Benchmark logic behind mono-depth-bench: model-only, node end-to-end over DDS, and soak.
+"""Benchmark logic behind mono-depth-bench: the node end to end over DDS, several cameras, soak.
 
-rclpy is imported only by mono_depth_ros.bench.node_bench (the DDS harness), never here.
+Model-only timing lives below the ROS layer in mono_depth_ros.timing. rclpy is imported only by
+mono_depth_ros.bench.node_bench (the DDS harness), never here.
 """
