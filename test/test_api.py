@@ -160,8 +160,12 @@ def test_frame_pipeline_without_dds(tiny_checkpoint):
                                                 'depth/colorized', 'points'}).messages
     assert set(everything) == {'depth', 'depth/camera_info', 'depth/confidence',
                                'depth/colorized', 'points'}
-    fallback = pipeline.process(image, None, {'depth/camera_info'}).messages  # KITTI's
+    with pytest.raises(ValueError, match='no CameraInfo .* fallback_intrinsics is not set'):
+        pipeline.process(image, None, {'depth/camera_info'})  # no silent guess
+    pipeline.fallback = 'kitti'  # a guess stated: KITTI's intrinsics scaled to the image
+    fallback = pipeline.process(image, None, {'depth/camera_info'}).messages
     assert fallback['depth/camera_info'].k[0] == pytest.approx(721.5377 * 200 / 1242)
+    pipeline.fallback = ''
     bad = copy.deepcopy(info)
     bad.k = [0.0] * 9
     with pytest.raises(ConversionError, match='K'):
