@@ -1,13 +1,21 @@
 """mono_depth_node refuses to start on a missing model or a bad parameter, saying what to set."""
 
 import os
+from pathlib import Path
 import subprocess
 import sys
 
 import pytest
 
 pytest.importorskip('rclpy')
-from node_harness import make_node  # noqa: E402
+from node_harness import (  # noqa: E402
+    Harness,
+    image_msg,
+    info_msg,
+    make_image,
+    make_node,
+    stop_node,
+)
 
 pytestmark = pytest.mark.ros
 
@@ -40,6 +48,34 @@ def test_without_a_checkpoint_parameter_the_node_runs_the_shipped_model(rclpy_co
         assert str(node.estimator.device) == 'cpu'
     finally:
         node.destroy_node()
+
+
+@pytest.mark.slow
+def test_the_installed_node_with_no_arguments_publishes_depth_and_points(tmp_path, repo_root):
+    from mono_depth_ros.core.paths import DEFAULT_MODEL
+
+    script = Path(sys.executable).parent / 'mono_depth_node'
+    assert script.is_file(), f'{script} is missing: run make setup'
+    namespace, log_path = '/no_arguments', tmp_path / 'node.log'
+    with open(log_path, 'w') as log:  # only device:=cpu, as a machine without a GPU needs
+        process = subprocess.Popen(
+            [str(script), '--ros-args', '-r', f'__ns:={namespace}', '-p', 'device:=cpu'],
+            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    harness = Harness(namespace)
+    try:
+        harness.wait_for_node(process, timeout=120.0)
+        size, stamp = (96, 320), (1750000000, 0)
+        image = image_msg(make_image(*size), 'rgb8', stamp)
+        info = info_msg((250.0, 250.0, 159.5, 47.5), size, stamp)
+        depth = harness.send_until_output(process, image, info, timeout=120.0)
+        assert (depth.height, depth.width, depth.encoding) == (*size, '32FC1')
+        assert harness.spin_until(lambda: harness.outputs_with_stamp('points', stamp), 30.0,
+                                  process)
+    finally:
+        harness.close()
+        stop_node(process)
+    shipped = repo_root / 'models' / DEFAULT_MODEL
+    assert f'checkpoint not set: the default model {shipped}' in log_path.read_text()
 
 
 @pytest.mark.parametrize('params, message', [
