@@ -14,6 +14,8 @@ from the returns ahead of the car), and its image pixel a greenness (excess gree
 
 import numpy as np
 
+from mono_depth_ros.core.stats import percentile
+
 REGIONS = ('road', 'objects', 'buildings', 'vegetation', 'skyline')
 ROAD_HEIGHT = 0.25      # metres above the fitted road level
 TALL_HEIGHT = 2.5
@@ -31,7 +33,7 @@ def road_level(points: np.ndarray) -> float:
     if len(ahead) < 20:
         raise ValueError(f'only {len(ahead)} lidar returns {near:g}-{far:g} m ahead: cannot '
                          'find the road level')
-    return float(np.percentile(ahead[:, 1], 90))
+    return percentile(ahead[:, 1], 90)
 
 
 def region_map(points: np.ndarray, projection: np.ndarray, image: np.ndarray) -> np.ndarray:

@@ -106,7 +106,8 @@ def depth_colours(depth: np.ndarray, min_depth: float, max_depth: float) -> np.n
 
 def montage_row(image: np.ndarray, gt: np.ndarray, pred: np.ndarray, scored: np.ndarray,
                 min_depth: float, max_depth: float) -> list[np.ndarray]:
-    """The four panels of one frame: image, ground truth, prediction, abs rel error."""
+    """The four panels of one frame: image, prediction, ground truth over the (dimmed) image,
+    abs rel error."""
     gt_view, gt_mask = sparse_view(gt, gt > 0)
     error = np.zeros_like(gt)
     error[scored] = np.abs(pred[scored] - gt[scored]) / gt[scored]
@@ -114,19 +115,22 @@ def montage_row(image: np.ndarray, gt: np.ndarray, pred: np.ndarray, scored: np.
     error_view = cv2.dilate(error, kernel)
     error_mask = cv2.dilate(scored.astype(np.uint8), kernel) > 0
     near = max(min_depth, DISPLAY_MIN_DEPTH)
-    return [image, depth_colours(gt_view, near, max_depth),
-            depth_colours(pred, near, max_depth), error_colours(error_view, error_mask)]
+    truth = (image // 2).astype(np.uint8)
+    truth[gt_mask] = depth_colours(gt_view, near, max_depth)[gt_mask]
+    return [image, depth_colours(pred, near, max_depth), truth,
+            error_colours(error_view, error_mask)]
 
 
 def save_montage(path: str, rows: list[tuple[str, list[np.ndarray]]], min_depth: float,
                  max_depth: float) -> None:
-    """Save frames × (image | ground truth | prediction | error) with fixed colour scales."""
+    """Save frames × (image | prediction | truth over the image | error), fixed colour scales."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
     height, width = rows[0][1][0].shape[:2]
-    columns = ('image', 'ground truth', 'prediction', f'abs rel error (0 .. {ERROR_SCALE})')
+    columns = ('image', 'prediction', 'ground truth over the image',
+               f'abs rel error (0 .. {ERROR_SCALE})')
     figure, axes = plt.subplots(len(rows) + 1, 4, squeeze=False,
                                 figsize=(16, len(rows) * (4 * height / width + 0.35) + 0.9),
                                 gridspec_kw={'height_ratios': [1] * len(rows) + [0.12]})
