@@ -194,8 +194,19 @@ def test_style_randomisation_keeps_the_geometry_and_is_deterministic():
         assert image.min() >= -1e-5 and image.max() <= 1 + 1e-5
         changed.append(float(np.abs(a['image'].numpy() - b['image'].numpy()).mean()))
     assert min(changed) > 0.01
-    with pytest.raises(ValueError, match=r"augment must be one of \(False, True, 'style'\)"):
+    with pytest.raises(ValueError, match=r"augment must be one of \(False, True, 'style', 'styl"):
         KittiDepthDataset(SAMPLE, [FRAME], augment='heavy')
+
+
+def test_style_without_scale_keeps_the_depth_of_every_pixel():
+    data = KittiDepthDataset(SAMPLE, [FRAME] * 4, input_size=(176, 608), augment='style_no_scale',
+                             seed=5)
+    source = data.load(0)[1]
+    values = set(np.unique(source[source > 0]).tolist())
+    for index in range(4):
+        assert data.geometry(source.shape, data.load(0)[2], data.rng(index)).depth_factor == 1
+        depth = data[index]['depth'][0].numpy()
+        assert set(np.unique(depth[depth > 0]).tolist()) <= values   # copies, never rescaled
 
 
 def test_style_jitter_stays_in_range_and_varies_with_the_generator():

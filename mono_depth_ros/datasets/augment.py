@@ -17,7 +17,9 @@ SCALE_RANGE = (1.0, 1.5)        # Eigen et al.: image magnified by s, depth divi
 ROTATION_DEGREES = 5.0          # rotation in [-5°, 5°] about the principal point
 COLOR_RANGE = (0.6, 1.4)        # brightness, contrast and saturation factors
 FLIP_PROBABILITY = 0.5
-AUGMENTATIONS = (False, True, 'style')  # none, the paper's, the paper's + style randomisation
+# none; the paper's; the paper's + style randomisation; the same without the scale step (the
+# camera keeps its height above the road and its horizon: a metric cue that carries over)
+AUGMENTATIONS = (False, True, 'style', 'style_no_scale')
 
 
 @dataclass
@@ -78,14 +80,15 @@ def random_offset(size: tuple[int, int], crop: tuple[int, int],
 
 
 def random_geometry(size: tuple[int, int], principal_point: tuple[float, float],
-                    out_size: tuple[int, int], rng: np.random.Generator) -> Geometry:
+                    out_size: tuple[int, int], rng: np.random.Generator,
+                    scale_range: tuple[float, float] = SCALE_RANGE) -> Geometry:
     """Paper augmentation: rotate ±5° about the principal point, magnify by s, flip, crop.
 
     The crop window is random inside the magnified image. Depth is divided by s and the focal
-    length kept (the same camera seeing the scene s times closer).
+    length kept (the same camera seeing the scene s times closer, from s times lower).
     """
     degrees = float(rng.uniform(-ROTATION_DEGREES, ROTATION_DEGREES))
-    scale = float(rng.uniform(*SCALE_RANGE))
+    scale = float(rng.uniform(*scale_range))
     flip = bool(rng.random() < FLIP_PROBABILITY)
     matrix = scaling(scale, scale) @ rotation(degrees, *principal_point)
     scaled = (int(size[0] * scale), int(size[1] * scale))

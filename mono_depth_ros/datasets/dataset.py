@@ -16,6 +16,7 @@ from mono_depth_ros.datasets.augment import (
     normalize,
     random_geometry,
     random_offset,
+    SCALE_RANGE,
     scaling,
     style_jitter,
     translation,
@@ -56,7 +57,8 @@ class DepthDataset(Dataset):
     crop: 'benchmark' takes the KITTI bottom-centre 352×1216 crop (then resizes to input_size
     if given); 'random' takes a random input_size window; None keeps the whole image (resized
     to input_size if given). augment True adds the paper's scale/rotation/flip/colour
-    augmentation; 'style' adds style randomisation on top (augment.style_jitter).
+    augmentation; 'style' adds style randomisation on top (augment.style_jitter);
+    'style_no_scale' is 'style' without the scale step (the camera keeps its height).
     Randomness comes from a generator seeded by (seed, epoch, index): deterministic under seed.
     """
 
@@ -78,7 +80,8 @@ class DepthDataset(Dataset):
         self.input_size = tuple(int(v) for v in input_size) if input_size else None
         self.crop = crop
         self.augment = bool(augment)
-        self.style = augment == 'style'
+        self.style = augment in ('style', 'style_no_scale')
+        self.scale_range = (1.0, 1.0) if augment == 'style_no_scale' else SCALE_RANGE
         self.seed = seed
         self.epoch = 0
 
@@ -112,7 +115,8 @@ class DepthDataset(Dataset):
         out_size = self.input_size if self.crop == 'random' else geometry.out_size
         if self.augment:
             principal = (geometry.matrix @ [intrinsics[0, 2], intrinsics[1, 2], 1.0])[:2]
-            step = random_geometry(geometry.out_size, tuple(principal), out_size, rng)
+            step = random_geometry(geometry.out_size, tuple(principal), out_size, rng,
+                                   self.scale_range)
             geometry = geometry.then(step.matrix, step.out_size, step.depth_factor)
         elif self.crop == 'random':
             top, left = random_offset(geometry.out_size, out_size, rng)

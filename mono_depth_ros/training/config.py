@@ -30,7 +30,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         'train_crop': 'random',          # KittiDepthDataset crop for training
         'val_crop': 'benchmark',         # and for validation
         'augment': True,                 # the paper's augmentations (training only); 'style':
-                                         # and style randomisation (augment.style_jitter)
+                                         # and style randomisation (augment.style_jitter);
+                                         # 'style_no_scale': 'style' without the scale step
         'num_workers': 4,
         'pin_memory': True,
         'persistent_workers': True,
