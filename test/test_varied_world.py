@@ -28,7 +28,10 @@ def test_varied_streets_hold_vans_trucks_hedges_walls_and_people():
     assert all(count > 0 for count in found.values()), found
     assert len(skies) >= 3 and skies <= set(SKIES)
     assert plan_drive(5, 1, 3).scene.look is None          # the basic world keeps its look
-    with pytest.raises(ValueError, match=r"world must be one of \('basic', 'varied'\)"):
+    mixed = [plan_drive(5, drive, 3, 'mixed').scene.look for drive in (1, 2, 3, 4)]
+    assert [look is None for look in mixed] == [True, False, True, False]
+    assert mixed[1].sky == plan_drive(5, 2, 3, 'varied').scene.look.sky
+    with pytest.raises(ValueError, match=r"world must be one of \('basic', 'varied', 'mixed'\)"):
         plan_drive(5, 1, 3, 'fancy')
     assert len(STREET_KINDS) == 3
 

@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--world', choices=WORLDS, default='basic',
                         help='basic: the first streets and look; varied: city, residential and '
                              'rural streets with vans, trucks, hedges, walls and people, random '
-                             'palettes, skies, light and exposure (default basic)')
+                             'palettes, skies, light and exposure; mixed: odd drives basic, even '
+                             'drives varied (default basic)')
     car = parser.add_argument_group(
         'camera', "another car's left camera (image_02); the defaults are KITTI's, and the "
         "lidar stays KITTI's; the calibration files describe the camera rendered")

@@ -50,8 +50,9 @@ def generate_world(out_dir: str | os.PathLike, drives: int = 1, frames: int = 4,
     heldout_drives: the last that many drives are never in train (val and test only).
     camera (CameraSpec): another car's camera (focal length, image size, height, pitch), written
     into the calibration files too; None or the defaults: KITTI's, byte for byte.
-    world: 'basic' streets and look, or 'varied' (synth.varied: city, residential and rural
-    streets, vans, trucks, hedges, people; random palettes, skies, light and exposure).
+    world: 'basic' streets and look, 'varied' (synth.varied: city, residential and rural
+    streets, vans, trucks, hedges, people; random palettes, skies, light and exposure), or
+    'mixed' (odd drives basic, even drives varied).
     progress, if given, is called once per rendered frame. Same seed → identical bytes.
     """
     _check(drives, frames, seed, val_fraction, test_fraction)

@@ -26,7 +26,8 @@ CALIB_FILES = ('calib_cam_to_cam.txt', 'calib_velo_to_cam.txt', 'calib_imu_to_ve
 CALIB_DIR = KITTI_FILES / 'calib' / DATE
 FRAME_PERIOD = 0.1          # seconds (10 Hz)
 START_TIME = datetime(2011, 9, 26, 13, 2, 25, 964389)
-WORLDS = ('basic', 'varied')   # the first streets and look, or varied.py's
+# The first streets and look; varied.py's; or the two by turns (odd drives basic, even varied).
+WORLDS = ('basic', 'varied', 'mixed')
 
 
 class Rig:
@@ -133,7 +134,7 @@ class DrivePlan:
 
 def plan_drive(seed: int, drive: int, frames: int, world: str = 'basic') -> DrivePlan:
     """Lay out drive number drive (1-based) of a world ('basic' or 'varied' streets and
-    looks, WORLDS); same arguments → same plan."""
+    looks, or 'mixed': odd drives basic, even ones varied; WORLDS); same arguments → same plan."""
     if world not in WORLDS:
         raise ValueError(f'world must be one of {WORLDS}, got {world!r}')
     rng = np.random.default_rng([seed, drive])
@@ -141,7 +142,8 @@ def plan_drive(seed: int, drive: int, frames: int, world: str = 'basic') -> Driv
     stamps = _timestamps(rng, START_TIME + timedelta(minutes=7 * drive), frames)
     moments = [datetime.strptime(stamp[:26], '%Y-%m-%d %H:%M:%S.%f') for stamp in stamps]
     times = np.array([(m - moments[0]).total_seconds() for m in moments])
-    build = build_scene if world == 'basic' else build_varied_scene
+    varied = world == 'varied' or (world == 'mixed' and drive % 2 == 0)
+    build = build_varied_scene if varied else build_scene
     scene = build(rng, -60.0, speed * times[-1] + 320.0, float(times[-1]) + 1.0)
     return DrivePlan(f'{DATE}/{DATE}_drive_{drive:04d}_sync', scene, speed, stamps, times)
 
