@@ -1,0 +1,32 @@
+"""docs/real_camera.md: its tables are the rows of the committed docs/real_camera/results.json."""
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = json.loads((ROOT / 'docs' / 'real_camera' / 'results.json').read_text())
+DOC = (ROOT / 'docs' / 'real_camera.md').read_text()
+REGIONS = ('road', 'objects', 'vegetation', 'skyline')
+
+
+def study_row(run: dict) -> str:
+    """The study table's row of one run."""
+    real, basic, varied = run['real'], run['unseen_basic'], run['unseen_varied']
+    regions = ' | '.join(f'{real["regions"][name]:.3f}' for name in REGIONS)
+    return (f'| {run["run"]} | {run["network"]} | {run["world"]} | {run["augment"]} | '
+            f'{run["steps"]} | {real["abs_rel"]:.3f} | {real["a1"]:.3f} | {real["scale"]:.3f} | '
+            f'{real["ms_abs_rel"]:.3f} | {regions} | {basic["abs_rel"]:.3f} / {basic["a1"]:.3f} | '
+            f'{varied["abs_rel"]:.3f} / {varied["a1"]:.3f} |')
+
+
+def test_the_study_table_is_the_results_file():
+    for run in RESULTS:
+        assert study_row(run) in DOC, run['run']
+
+
+def test_the_per_frame_table_is_the_results_file():
+    runs = {run['run']: run for run in RESULTS}
+    before, after = runs['shipped'], runs['stage2_no_scale']
+    for frame, value in before['real_per_frame_abs_rel'].items():
+        row = f'| {frame} | {value:.3f} | {after["real_per_frame_abs_rel"][frame]:.3f} |'
+        assert row in DOC, frame
