@@ -6,6 +6,7 @@ Both give, per entry, the ground truth, the image, the camera intrinsics the net
 """
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -106,8 +107,8 @@ class LidarFrames:
         frames = list_frames(data_path)
         self.label = f'{self.layout}:{data_path}'
         if split_file:
-            names = [line.strip() for line in open(split_file, encoding='utf-8')
-                     if line.strip() and not line.startswith('#')]
+            lines = Path(split_file).read_text(encoding='utf-8').splitlines()
+            names = [line.strip() for line in lines if line.strip() and not line.startswith('#')]
             known = {frame.name: frame for frame in frames}
             missing = [name for name in names if name not in known]
             if missing:
