@@ -11,8 +11,12 @@ VELO_TO_CAM = 'calib_velo_to_cam.txt'
 TEXT_KEYS = ('calib_time',)  # keys whose value is text, e.g. 'calib_time: 09-Jan-2012 13:57:47'
 
 
-def read_calib_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Parse a KITTI calibration file into {key: float64 vector} (calib_time is skipped)."""
+def read_calib_file(path: str | os.PathLike, bare_keys: bool = False) -> dict[str, np.ndarray]:
+    """Parse a KITTI calibration file into {key: float64 vector} (calib_time is skipped).
+
+    bare_keys also reads 'key values' lines without a colon, as the KITTI tracking devkit writes
+    R_rect and Tr_velo_cam.
+    """
     path = require_file(path, 'calibration file')
     data = {}
     with open(path, encoding='utf-8') as stream:
@@ -20,6 +24,8 @@ def read_calib_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
             if not line.strip():
                 continue
             key, sep, value = line.partition(':')
+            if bare_keys and (not sep or ' ' in key.strip()):
+                key, sep, value = line.strip().partition(' ')
             if not sep:
                 raise KittiFormatError(
                     f'calibration file {path} line {number}: expected "key: values", '

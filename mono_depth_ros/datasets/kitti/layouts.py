@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mono_depth_ros.datasets.kitti.calib import read_calib_file
 from mono_depth_ros.datasets.kitti.ground_truth import scan_to_depth_map
 from mono_depth_ros.datasets.kitti.io import KittiFormatError, load_velodyne, require_file
 
@@ -74,27 +75,6 @@ class LidarFrame:
         return scan_to_depth_map(load_velodyne(self.scan_path), self.velo_to_image, size)
 
 
-def read_key_values(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Parse a calibration file of 'key: numbers' or 'key numbers' lines into float64 vectors."""
-    path = require_file(path, 'calibration file')
-    data = {}
-    with open(path, encoding='utf-8') as stream:
-        for number, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
-            key, sep, value = line.partition(':')
-            if not sep or ' ' in key.strip():
-                key, _, value = line.strip().partition(' ')
-            try:
-                data[key.strip()] = np.array([float(v) for v in value.split()])
-            except ValueError:
-                continue  # text values (calib_time, comments) carry no matrix
-            if not data[key.strip()].size:
-                raise KittiFormatError(f'calibration file {path} line {number}: {key.strip()!r}'
-                                       ' has no values')
-    return data
-
-
 def _matrix(calib: dict, names: tuple[str, ...], shape: tuple[int, int], path) -> np.ndarray:
     """The first of names found in calib, reshaped; KittiFormatError naming the file if none."""
     for name in names:
@@ -116,7 +96,7 @@ def _homogeneous(matrix: np.ndarray) -> np.ndarray:
 
 def object_projection(calib_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """(Velodyne → rectified camera 3×4, P2) of a KITTI object or tracking calibration file."""
-    calib = read_key_values(calib_path)
+    calib = read_calib_file(calib_path, bare_keys=True)
     p2 = _matrix(calib, OBJECT_KEYS['P2'], (3, 4), calib_path)
     r_rect = _matrix(calib, OBJECT_KEYS['R_rect'], (3, 3), calib_path)
     tr = _matrix(calib, OBJECT_KEYS['Tr'], (3, 4), calib_path)
@@ -128,7 +108,7 @@ def object_projection(calib_path: str | os.PathLike) -> tuple[np.ndarray, np.nda
 def kitti360_projection(root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """(Velodyne → rectified camera 3×4, P_rect_00) of a KITTI-360 root's camera 0."""
     folder = Path(root) / 'calibration'
-    perspective = read_key_values(folder / 'perspective.txt')
+    perspective = read_calib_file(folder / 'perspective.txt')
     p_rect = _matrix(perspective, ('P_rect_00',), (3, 4), folder / 'perspective.txt')
     r_rect = _matrix(perspective, ('R_rect_00',), (3, 3), folder / 'perspective.txt')
     path = require_file(folder / 'calib_cam_to_velo.txt', 'KITTI-360 calibration')
