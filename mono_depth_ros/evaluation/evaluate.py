@@ -192,6 +192,7 @@ def evaluate(settings: EvalSettings, predictor=None) -> dict:
         lines, depths, gt_name = load_gt_npz(s.gt_npz)
         gt_table = dict(zip(lines, depths, strict=True))
     predictor = predictor or make_predictor(s, frames)
+    regions = getattr(frames, 'regions', None)          # real lidar frames: error per region
     show = set(np.linspace(0, len(entries) - 1, min(s.montage_frames, len(entries)))
                .round().astype(int).tolist()) if s.montage_frames > 0 else set()
     scores = FrameScores(crop, s.min_depth, s.max_depth, s.median_scaling)
@@ -204,7 +205,6 @@ def evaluate(settings: EvalSettings, predictor=None) -> dict:
                 gt = gt_table[entry.line()]
             else:
                 gt = frames.ground_truth(entry)
-            regions = getattr(frames, 'regions', None)
             image = frames.image(entry) if (predictor.needs_image or index in show or regions) \
                 else None
             prediction = predictor(index, entry, image)
