@@ -71,6 +71,18 @@ def test_synth_config_overrides_the_network(repo_root):
     assert model_cfg['canonical_focal'] == pytest.approx(721.5377 / 4, abs=1e-4)
 
 
+def test_overrides_that_edit_the_layers_rename_the_network(repo_root):
+    """A camera, depth range or head override keeps the name; a layer edit is named in it."""
+    config = load_experiment(repo_root / 'config/train/synth_release_msfusion_r18.yaml')
+    assert resolve_model_config(config)['name'] == 'msfusion_r18'
+    config = load_experiment(repo_root / 'config/train/synth_msfusion_r18.yaml')
+    config['model']['overrides'] += ['decoder.dilated_blocks=0', 'bins=32',
+                                     'decoder.channels=[64, 32, 16, 8]']
+    model_cfg = resolve_model_config(config)
+    assert model_cfg['name'] == 'msfusion_r18+decoder.channels+decoder.dilated_blocks'
+    assert model_cfg['decoder']['dilated_blocks'] == 0
+
+
 def test_unknown_keys_are_errors_listing_valid_keys(tmp_path, repo_root):
     path = tmp_path / 'bad.yaml'
     path.write_text('train:\n  iteratons: 10\n')

@@ -18,6 +18,12 @@ REQUIRED = object()
 
 ARCHITECTURES = {'msfusion': MSFusionNet, 'fcrn': FCRN, 'unet': UNet}
 
+# Keys in which a network may differ from the named config it carries the name of: its training
+# camera, depth range, heads, loss and ImageNet-file settings; its layers may not differ.
+NAMED_FREE_KEYS = ('name', 'loss', 'input_size', 'canonical_focal', 'min_depth', 'max_depth',
+                   'bins', 'bins_stride', 'beyond_range', 'encoder.pretrained_path',
+                   'encoder.random_init')
+
 BINS_STRIDES = (1, 2, 4, 8)  # powers of two that divide PAD_STRIDE: pooled maps stay aligned
 
 TOP_DEFAULTS = {
@@ -125,3 +131,35 @@ def build_model(config: Mapping, load_pretrained: bool = True) -> DepthModel:
     pretrained = load_pretrained and not enc['random_init']
     encoder = ResNetEncoder(enc['depth'], pretrained, enc['pretrained_path'] or None)
     return ARCHITECTURES[cfg['architecture']](cfg, encoder)
+
+
+def config_differences(first: Any, second: Any, free_keys: tuple[str, ...],
+                       labels: tuple[str, str], prefix: str = '') -> list[str]:
+    """'key: first value <labels[0]>, second value <labels[1]>' for each differing key.
+
+    Keys are dotted ('decoder.dilated_blocks'); those in free_keys (and below them) are skipped.
+    """
+    if prefix.rstrip('.') in free_keys:
+        return []
+    if isinstance(first, Mapping) and isinstance(second, Mapping):
+        return [line for key in sorted(set(first) | set(second), key=str)
+                for line in config_differences(first.get(key, '<missing>'),
+                                               second.get(key, '<missing>'), free_keys, labels,
+                                               f'{prefix}{key}.')]
+    if first != second and not (isinstance(first, list | tuple)
+                                and isinstance(second, list | tuple)
+                                and list(first) == list(second)):
+        return [f'{prefix.rstrip(".")}: {first!r} {labels[0]}, {second!r} {labels[1]}']
+    return []
+
+
+def network_differences(config: Mapping, named: Mapping) -> list[str]:
+    """Where config's network differs from the named config's (NAMED_FREE_KEYS aside)."""
+    return config_differences(validate_model_config(config), validate_model_config(named),
+                              NAMED_FREE_KEYS, ('here', f'in the named config {named["name"]!r}'))
+
+
+def edited_name(config: Mapping, named: Mapping) -> str:
+    """The name a network carries: the named config's, plus '+key' for each edited network key."""
+    edited = [line.split(':', 1)[0] for line in network_differences(config, named)]
+    return '+'.join([str(named['name']), *edited])

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from mono_depth_ros.core.config import ConfigError
-from mono_depth_ros.networks.build import validate_model_config
+from mono_depth_ros.networks.build import config_differences, validate_model_config
 from mono_depth_ros.networks.checkpoint import CheckpointError, load_checkpoint
 
 # Model-config keys that may differ from the checkpoint's: they do not change the weights.
@@ -34,26 +34,11 @@ def focal_factor(intrinsics: torch.Tensor, canonical_focal: float) -> torch.Tens
     return (intrinsics[:, 0, 0] / canonical_focal).reshape(-1, 1, 1, 1)
 
 
-def config_differences(saved: Any, wanted: Any, prefix: str = '') -> list[str]:
-    """'key: checkpoint value vs training value' for every differing key outside FREE_KEYS."""
-    if prefix.rstrip('.') in FREE_KEYS:
-        return []
-    if isinstance(saved, dict) and isinstance(wanted, dict):
-        return [line for key in sorted(set(saved) | set(wanted), key=str)
-                for line in config_differences(saved.get(key, '<missing>'),
-                                               wanted.get(key, '<missing>'), f'{prefix}{key}.')]
-    if saved != wanted and not (isinstance(saved, list | tuple)
-                                and isinstance(wanted, list | tuple)
-                                and list(saved) == list(wanted)):
-        return [f'{prefix.rstrip(".")}: {saved!r} in the checkpoint, {wanted!r} in the '
-                f'training config']
-    return []
-
-
 def check_init_config(path: str, saved: dict[str, Any], wanted: dict[str, Any]) -> None:
     """ConfigError when the checkpoint's model config is not the network being trained."""
     # Defaults filled in first: a checkpoint made before a key existed has that key's default.
-    differ = config_differences(validate_model_config(saved), wanted)
+    differ = config_differences(validate_model_config(saved), wanted, FREE_KEYS,
+                                ('in the checkpoint', 'in the training config'))
     per_pixel = float(saved['canonical_focal']) / saved['input_size'][1]
     wanted_focal = float(wanted['canonical_focal'])
     if abs(wanted_focal / wanted['input_size'][1] / per_pixel - 1) > FOCAL_TOLERANCE:

@@ -16,6 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 from mono_depth_ros.core.config import apply_overrides, check_keys, ConfigError
 from mono_depth_ros.core.metrics import average_metrics, compute_depth_metrics, evaluation_mask
 from mono_depth_ros.networks import build_model, load_model_config
+from mono_depth_ros.networks.build import edited_name
 from mono_depth_ros.networks.checkpoint import load_checkpoint
 from mono_depth_ros.training.checkpoints import CheckpointManager, ensure_writable_dir
 from mono_depth_ros.training.data import build_train_loader, build_val_loader
@@ -47,10 +48,16 @@ class RunResult:
 
 
 def resolve_model_config(experiment: dict[str, Any]) -> dict[str, Any]:
-    """Return the network config of an experiment: file, overrides, loss, input size."""
-    model_cfg = load_model_config(experiment['model']['config'])
+    """Return the network config of an experiment: file, overrides, loss, input size.
+
+    Overrides that change the network's layers rename it: 'msfusion_r18' with
+    decoder.dilated_blocks=0 is 'msfusion_r18+decoder.dilated_blocks', so that a checkpoint's
+    name never claims a named config whose network it does not hold.
+    """
+    named = load_model_config(experiment['model']['config'])
     where = f'model config {experiment["model"]["config"]!r} (model.overrides)'
-    model_cfg = apply_overrides(model_cfg, experiment['model']['overrides'], where)
+    model_cfg = apply_overrides(named, experiment['model']['overrides'], where)
+    model_cfg['name'] = edited_name(model_cfg, named)
     check_keys(experiment['loss'], LOSS_DEFAULTS, 'experiment section loss')
     model_cfg['loss'] = loss_options({**model_cfg, 'loss': {**model_cfg['loss'],
                                                             **experiment['loss']}})
