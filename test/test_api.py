@@ -90,15 +90,16 @@ def test_an_estimator_must_implement_run():
 
 
 def test_data_source_table(synth_world):
-    assert list(DATA_SOURCES) == ['kitti', 'bag_gt'] and DATA_SOURCES['kitti'].gt[0] == 'velodyne'
-    assert DATA_SOURCES['bag_gt'].gt == ('lidar',)
+    assert list(DATA_SOURCES) == ['kitti', 'bag_gt', 'lidar_frames']
+    assert DATA_SOURCES['kitti'].gt[0] == 'velodyne'
+    assert DATA_SOURCES['bag_gt'].gt == DATA_SOURCES['lidar_frames'].gt == ('lidar',)
     dataset = build_dataset('kitti', synth_world, synth_world / 'splits' / 'train_files.txt',
                             input_size=(64, 192), crop=None, augment=False, seed=0,
                             gt='velodyne')
     item = dataset[0]
     assert tuple(item['image'].shape) == (3, 64, 192) and float(item['depth'].max()) > 0
-    with pytest.raises(ValueError, match=r"data.source must be one of \['kitti', 'bag_gt'\], "
-                                         r"got 'kiti'"):
+    with pytest.raises(ValueError, match=r"data.source must be one of \['kitti', 'bag_gt', "
+                                         r"'lidar_frames'\], got 'kiti'"):
         check_source('kiti', 'velodyne')
     with pytest.raises(ValueError, match=r"data.gt must be one of \['velodyne', 'improved', "
                                          r"'dense'\] for source 'kitti', got 'stereo'"):

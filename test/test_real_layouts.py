@@ -8,8 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
+from mono_depth_ros.datasets.dataset import LidarFrameDataset
 from mono_depth_ros.datasets.kitti.io import KittiFormatError
 from mono_depth_ros.datasets.kitti.layouts import detect_layout, list_frames
+from mono_depth_ros.datasets.sources import build_dataset
 from mono_depth_ros.tools import evaluate
 
 F, CX, CY = 700.0, 50.0, 30.0
@@ -145,3 +147,37 @@ def test_eval_scores_real_layout_frames(tmp_path, capsys):
     assert 'names frames that' in capsys.readouterr().err
     assert evaluate.main([*args, '--split', 'eigen']) == 1
     assert 'give no --split or --gt' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('layout', sorted(LAYOUT_ROOTS))
+def test_real_frames_train_as_a_data_source(tmp_path, layout):
+    """The lidar_frames source gives the image, the hand-worked depth on its pixel and K."""
+    root = LAYOUT_ROOTS[layout](tmp_path / layout)
+    item = build_dataset('lidar_frames', root, 'all', input_size=None, crop=None,
+                         augment=False, seed=0, gt='lidar')[0]
+    depth = item['depth'][0].numpy()
+    assert item['image'].shape == (3, *SIZE)
+    assert depth[PIXEL] == pytest.approx(DEPTH, abs=1e-4)
+    assert np.count_nonzero(depth) == 1                 # the far return on that pixel is hidden
+    np.testing.assert_allclose(item['intrinsics'].numpy(), P2[:, :3], atol=1e-4)
+
+
+def test_real_frame_splits_name_frames(tmp_path):
+    root = object_root(tmp_path / 'object')
+    split = tmp_path / 'split.txt'
+    split.write_text('# my labelled frame\nobject/000007\n')
+    assert len(LidarFrameDataset(root, split, gt='lidar')) == 1
+    split.write_text('object/000008\n')
+    with pytest.raises(ValueError, match=r"names frames that .* does not hold: \['object/000008'"
+                       r"\] \(frame names look like object/000007\)"):
+        LidarFrameDataset(root, split)
+    split.write_text('# nothing\n')
+    with pytest.raises(ValueError, match='names no frame'):
+        LidarFrameDataset(root, split)
+    with pytest.raises(ValueError, match=r"gt must be one of \['lidar'\] for source "
+                       r"'lidar_frames', got 'dense'"):
+        build_dataset('lidar_frames', root, 'all', input_size=None, crop=None, augment=False,
+                      seed=0, gt='dense')
+    with pytest.raises(ValueError, match=r"gt must be one of \('lidar',\) for real lidar "
+                       r"frames, got 'velodyne'"):
+        LidarFrameDataset(root, 'all', gt='velodyne')

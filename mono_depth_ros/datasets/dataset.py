@@ -1,4 +1,5 @@
-"""torch Datasets over a KITTI split or a bag-gt folder: image, sparse ground-truth depth, K."""
+"""torch Datasets over a KITTI split, a bag-gt folder or real lidar frames (KITTI object,
+tracking, KITTI-360 layouts): image, sparse ground-truth depth, K."""
 
 from collections.abc import Sequence
 import os
@@ -40,6 +41,12 @@ from mono_depth_ros.datasets.kitti.io import (
     read_dense_depth,
     read_image,
     read_improved_gt,
+)
+from mono_depth_ros.datasets.kitti.layouts import (
+    LIDAR_FRAME_SOURCES,
+    LidarFrame,
+    list_frames,
+    select_frames,
 )
 from mono_depth_ros.datasets.kitti.splits import read_split, SplitEntry
 
@@ -230,3 +237,34 @@ class BagGtDataset(DepthDataset):
                              f'{image.shape[1]}, the depth {depth.shape[0]}×{depth.shape[1]} '
                              f'and the calibration {calib.size[0]}×{calib.size[1]}')
         return image, depth, calib.k.copy()
+
+
+class LidarFrameDataset(DepthDataset):
+    """Real frames in the KITTI object, tracking or KITTI-360 layout (datasets.kitti.layouts):
+    the image, its Velodyne scan projected to a depth map (camera z) and the rectified camera's
+    K. Items, crops and augmentation as DepthDataset; split is a file naming frames (one name a
+    line, e.g. object/000003), '' or 'all' for every frame, or LidarFrame entries."""
+
+    def __init__(self, data_path: str | os.PathLike,
+                 split: str | os.PathLike | Sequence[LidarFrame] = 'all',
+                 input_size: tuple[int, int] | None = None, crop: str | None = None,
+                 augment: bool = False, seed: int = 0, gt: str = LIDAR_FRAME_SOURCES[0]) -> None:
+        if gt not in LIDAR_FRAME_SOURCES:
+            raise ValueError(f'gt must be one of {LIDAR_FRAME_SOURCES} for real lidar frames, '
+                             f'got {gt!r}')
+        super().__init__(data_path, input_size, crop, augment, seed,
+                         'real frames folder (KITTI object, tracking or KITTI-360 layout)')
+        if isinstance(split, Sequence) and not isinstance(split, str):
+            self.entries = list(split)
+        else:
+            frames = list_frames(self.data_path)
+            self.entries = frames if os.fspath(split) in ('', 'all') else select_frames(
+                frames, split, self.data_path)
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the untransformed (RGB image, lidar depth, K) of one frame."""
+        frame = self.entries[index]
+        image = read_image(frame.image_path)
+        depth = frame.ground_truth(image.shape[:2])
+        fx, fy, cx, cy = frame.intrinsics()
+        return image, depth, np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], dtype=np.float64)

@@ -14,6 +14,7 @@ from typing import Any
 
 from mono_depth_ros.datasets.bag_gt import BAG_GT_SOURCES
 from mono_depth_ros.datasets.kitti.ground_truth import GT_SOURCES
+from mono_depth_ros.datasets.kitti.layouts import LIDAR_FRAME_SOURCES
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,10 @@ DATA_SOURCES: dict[str, DataSource] = {source.name: source for source in (
                "a folder of mono-depth-bag-gt: your own bag's images with the lidar depth "
                "PNGs and the intrinsics of each frame's calibration YAML; split lists "
                'splits/{all,train,val,test}_files.txt'),
+    DataSource('lidar_frames', 'mono_depth_ros.datasets.dataset:LidarFrameDataset',
+               LIDAR_FRAME_SOURCES,
+               'real frames with Velodyne scans in the KITTI object, tracking or KITTI-360 '
+               'layout; split lists name frames (object/000003), all: every frame'),
 )}
 
 

@@ -6,7 +6,6 @@ Both give, per entry, the ground truth, the image, the camera intrinsics the net
 """
 
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -27,7 +26,7 @@ from mono_depth_ros.datasets.kitti.ground_truth import (
     resolve_protocol,
 )
 from mono_depth_ros.datasets.kitti.io import read_image
-from mono_depth_ros.datasets.kitti.layouts import detect_layout, list_frames
+from mono_depth_ros.datasets.kitti.layouts import detect_layout, list_frames, select_frames
 from mono_depth_ros.evaluation.breakdown import region_map
 
 
@@ -107,14 +106,8 @@ class LidarFrames:
         frames = list_frames(data_path)
         self.label = f'{self.layout}:{data_path}'
         if split_file:
-            lines = Path(split_file).read_text(encoding='utf-8').splitlines()
-            names = [line.strip() for line in lines if line.strip() and not line.startswith('#')]
-            known = {frame.name: frame for frame in frames}
-            missing = [name for name in names if name not in known]
-            if missing:
-                raise ValueError(f'{split_file} names frames that {data_path} does not hold: '
-                                 f'{missing[:5]} (frame names look like {frames[0].name})')
-            frames, self.label = [known[name] for name in names], os.fspath(split_file)
+            frames = select_frames(frames, split_file, data_path)
+            self.label = os.fspath(split_file)
         self.entries = frames
 
     def ground_truth(self, entry) -> np.ndarray:

@@ -27,6 +27,8 @@ from mono_depth_ros.datasets.kitti.io import KittiFormatError, load_velodyne, re
 
 LAYOUTS = ('object', 'tracking', 'kitti360')
 IMAGE_EXTS = ('.png', '.jpg')
+LIDAR_FRAME_SOURCES = ('lidar',)  # ground truth of real frames: the projected scan
+
 # Keys of the per-frame calibration, in the object layout and (second) the tracking layout.
 OBJECT_KEYS = {'P2': ('P2',), 'R_rect': ('R0_rect', 'R_rect'),
                'Tr': ('Tr_velo_to_cam', 'Tr_velo_cam')}
@@ -200,3 +202,19 @@ def list_frames(root: str | os.PathLike) -> list[LidarFrame]:
         raise ValueError(f'{root} ({layout} layout) holds no frame with both an image and a '
                          'Velodyne scan')
     return frames
+
+
+def select_frames(frames: list[LidarFrame], split_file: str | os.PathLike,
+                  data_path: str | os.PathLike) -> list[LidarFrame]:
+    """The frames a split file names (one frame name a line, e.g. object/000003; '#' comments),
+    in its order; ValueError naming the frames data_path does not hold."""
+    lines = Path(split_file).read_text(encoding='utf-8').splitlines()
+    names = [line.strip() for line in lines if line.strip() and not line.startswith('#')]
+    known = {frame.name: frame for frame in frames}
+    missing = [name for name in names if name not in known]
+    if missing:
+        raise ValueError(f'{split_file} names frames that {data_path} does not hold: '
+                         f'{missing[:5]} (frame names look like {frames[0].name})')
+    if not names:
+        raise ValueError(f'{split_file} names no frame')
+    return [known[name] for name in names]
