@@ -53,3 +53,17 @@ def test_cpu_part_of_the_gpu_check_runs(tmp_path):
     if not torch.cuda.is_available():
         assert rows['TensorRT engine fp32']['status'] == 'skip'
     assert (out / 'gpu_check.md').read_text().startswith('# make gpu-check')
+
+
+def test_the_bench_rows_node_stages_are_reported_beside_the_network():
+    stages = {'delivery to node': 0.5, 'preprocess + network': 4.0, 'post: points': 1.5,
+              'publish: points': 0.5, 'delivery to client': 0.5}
+    node = {'model': 'msfusion_r18', 'backend': 'node (fast)', 'p50_ms': 7.5, 'p99_ms': 9.0,
+            'stages_p50_ms': stages}
+    assert gpu_check.own_cost(node) == \
+        ' (stages p50: network 4.0 ms, everything else 3.0 ms)'
+    assert gpu_check.own_cost({**node, 'stages_p50_ms': None}) == ''
+    bench = gpu_check.row('mono-depth-bench fp16', 'pass', 'ok', node=[node])
+    text = gpu_check.markdown({'torch': '2.13'}, [bench])
+    assert '| stage | mono-depth-bench fp16: msfusion_r18 node (fast) |' in text
+    assert '| preprocess + network | 4.00 |' in text and '| post: points | 1.50 |' in text

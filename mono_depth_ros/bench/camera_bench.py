@@ -20,6 +20,7 @@ from mono_depth_ros.bench.node_bench import (
     NodeRig,
     process_gpu_mib,
     process_rss_mib,
+    summarize_stages,
 )
 from mono_depth_ros.timing.latency import summarize_latency
 
@@ -66,21 +67,28 @@ class CameraRig(NodeRig):
 
     def rounds(self, count: int, timeout: float = 60.0) -> dict:
         """Send a frame to every camera at once, count times, waiting for all their outputs."""
-        latencies, lost = [], 0
-        start = time.monotonic()
+        latencies, stages, lost = [], [], 0
+        elapsed = 0.0
         for _ in range(count):
             self._check_alive()
+            start = time.monotonic()
             stamps = [client.send() for client in self.clients]
+            done = []
             for client, stamp in zip(self.clients, stamps, strict=True):
                 latency = client.wait_for(stamp, timeout)
                 if latency is None:
                     lost += 1
                 else:
                     latencies.append(latency)
-        elapsed = time.monotonic() - start
+                    done.append((client, stamp))
+            elapsed += time.monotonic() - start
+            # the stage marks come just after the outputs: collected outside the round's time
+            stages += [s for s in (client.stages_ms(stamp) for client, stamp in done)
+                       if s is not None]
         if not latencies:
             raise RuntimeError(f'no frame of {count} rounds came back within {timeout} s')
-        return summarize_rounds(latencies, lost, elapsed, self.memory())
+        return {**summarize_rounds(latencies, lost, elapsed, self.memory()),
+                'stages_p50_ms': summarize_stages(stages) if stages else None}
 
     def memory(self) -> dict:
         """Resident and GPU memory (MiB) of the node processes together (None if unknown)."""

@@ -201,9 +201,39 @@ def bench_check(precision: str, device: str, size: str, models: list[str], out_d
     node = {r['model']: r for r in results['node']}
     summary = '; '.join(f'{m}: model {fast[m]["p50_ms"]:.1f} ms p50'
                         + (f', node {node[m]["p50_ms"]:.1f}/{node[m]["p99_ms"]:.1f} ms p50/p99'
-                           if m in node else '') for m in fast)
+                           f'{own_cost(node[m])}' if m in node else '') for m in fast)
     return row(name, 'pass', summary, report=str(out / 'bench.md'), model=results['model'],
-               node=results['node'])
+               node=results['node'], pipeline=results.get('pipeline', []))
+
+
+# The node's stages that are the network's work (CPU: apart; CUDA: one synchronised graph).
+NETWORK_STAGES = ('preprocess', 'network', 'preprocess + network')
+
+
+def own_cost(node_row: dict) -> str:
+    """', of which the network X ms and the node's own cost Y ms' from a node row's stages
+    ('' without them)."""
+    stages = node_row.get('stages_p50_ms') or {}
+    if not stages:
+        return ''
+    network = sum(stages.get(name, 0.0) for name in NETWORK_STAGES)
+    return (f' (stages p50: network {network:.1f} ms, everything else '
+            f'{sum(stages.values()) - network:.1f} ms)')
+
+
+def stage_table(rows: list[dict]) -> list[str]:
+    """Markdown: the node rows' stage p50s (ms) of the bench checks, one column per node run."""
+    runs = [(f'{r["check"]}: {n["model"]} {n["backend"]}', n['stages_p50_ms'])
+            for r in rows for n in r.get('node', []) if n.get('stages_p50_ms')]
+    if not runs:
+        return []
+    names = dict.fromkeys(stage for _, stages in runs for stage in stages)
+    lines = ['', "The node's stages (p50 ms; how each is measured: docs/speed.md):", '',
+             '| stage | ' + ' | '.join(name for name, _ in runs) + ' |',
+             '|---|' + '---:|' * len(runs)]
+    lines += [f'| {stage} | ' + ' | '.join(f'{stages.get(stage, 0.0):.2f}' for _, stages in runs)
+              + ' |' for stage in names]
+    return lines
 
 
 def markdown(environment_info: dict, rows: list[dict]) -> str:
@@ -213,4 +243,5 @@ def markdown(environment_info: dict, rows: list[dict]) -> str:
     lines += ['', '| check | status | seconds | detail |', '| --- | --- | ---: | --- |']
     lines += [f'| {r["check"]} | {r["status"]} | {r.get("seconds", "")} | {r["detail"]} |'
               for r in rows]
+    lines += stage_table(rows)
     return '\n'.join(lines) + '\n'

@@ -1,12 +1,16 @@
-"""End-to-end latency of the real node over DDS, and the soak test.
+"""End-to-end latency of the real node over DDS, its stages, and the soak test.
 
 The node (mono_depth_ros.ros.node) runs in a subprocess exactly as a user starts it; this process
 publishes Image + CameraInfo with a fresh stamp and subscribes to `depth` and `points`. A frame's
 latency is from just before its image is published to the arrival of the later of its depth and
-cloud (matched by stamp), both on this process's monotonic clock. rclpy is imported here only.
+cloud (matched by stamp), both on this process's monotonic clock. The client also subscribes to
+the node's `stage_times` (ros.depth_messages): when each stage of the frame ended in the node, on
+the same clock (time.monotonic() is CLOCK_MONOTONIC, one clock for every process of the host),
+so a frame's latency splits into delivery to the node, the node's stages and delivery back
+(frame_stages). rclpy is imported here only.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 import os
 from pathlib import Path
 import shutil
@@ -16,11 +20,20 @@ import time
 
 import numpy as np
 
-from mono_depth_ros.core.constants import KITTI_IMAGE_SIZE, KITTI_INTRINSICS
-from mono_depth_ros.core.geometry import scale_intrinsics
+from mono_depth_ros.bench.pipeline_bench import bench_messages
+from mono_depth_ros.core.stages import stage_durations
 from mono_depth_ros.ros import node_process
 from mono_depth_ros.ros.stamps import header_ns, NS_PER_S, set_stamp
-from mono_depth_ros.timing.latency import drift, summarize_latency
+from mono_depth_ros.timing.latency import drift, paired_speedup, summarize_latency
+
+# The stages the client measures itself, around the node's own (ros.depth_messages stage_times).
+DELIVERY_TO_NODE = 'delivery to node'
+DELIVERY_TO_CLIENT = 'delivery to client'
+OUTPUT_TOPICS = ('depth', 'points')
+# Pause after a model-only call in this process before the next frame: its OpenMP threads spin
+# a few milliseconds after the call (libgomp's default wait policy), which would slow the
+# node's first steps of the frame on a 2-core CPU.
+SETTLE_S = 0.03
 
 
 def bench_node_command(model: str, input_size: tuple[int, int], namespace: str,
@@ -71,32 +84,37 @@ class NodeClient:
     """Bench-side ROS node: publishes frames to the node under test and times its outputs."""
 
     def __init__(self, namespace: str, image: np.ndarray) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-        from std_msgs.msg import Header
 
-        from mono_depth_ros.ros.conversions import numpy_to_image
-        from mono_depth_ros.ros.depth_messages import intrinsics_camera_info
+        from mono_depth_ros.ros.dds import configure_dds
+        from mono_depth_ros.ros.depth_messages import TOPIC_STAGE_TIMES
 
+        # The client stands for a camera driver on the node's host, started as docs/node.md
+        # recommends: with the node's Fast DDS profile (its images fit the shared memory; with
+        # the default segment they go as UDP fragments and its CameraInfo comes late).
+        self.dds = configure_dds()
         self._rclpy = rclpy
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node('mono_depth_bench_client', namespace=namespace,
                                       context=self.context)
-        header = Header(frame_id='camera_optical_frame')
-        intrinsics = scale_intrinsics(*KITTI_INTRINSICS, KITTI_IMAGE_SIZE, image.shape[:2])
-        self.image_msg = numpy_to_image(image, 'rgb8', header)
-        self.info_msg = intrinsics_camera_info(intrinsics, image.shape[:2], header)
+        self.image_msg, self.info_msg = bench_messages(image)
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.image_pub = self.node.create_publisher(Image, 'image', reliable)
         self.info_pub = self.node.create_publisher(CameraInfo, 'camera_info', reliable)
         self.subs = [self.node.create_subscription(kind, topic, self._arrived(topic), reliable)
                      for topic, kind in (('depth', Image), ('points', PointCloud2))]
+        self.stage_sub = self.node.create_subscription(DiagnosticArray, TOPIC_STAGE_TIMES,
+                                                       self._on_stage_times, reliable)
         self.sent: dict[int, float] = {}
-        self.arrivals: dict[str, dict[int, float]] = {'depth': {}, 'points': {}}
+        self.arrivals: dict[str, dict[int, float]] = {topic: {} for topic in OUTPUT_TOPICS}
+        self.node_marks: dict[int, list[tuple[str, float]]] = {}
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._sequence = 0
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
@@ -110,7 +128,17 @@ class NodeClient:
             stamp = header_ns(msg)
             with self._lock:
                 self.arrivals[topic].setdefault(stamp, now)
+                self._changed.notify_all()
         return callback
+
+    def _on_stage_times(self, msg) -> None:
+        """Keep the node's stage marks of a frame."""
+        from mono_depth_ros.ros.depth_messages import stage_marks
+
+        marks = stage_marks(msg)
+        with self._lock:
+            self.node_marks[header_ns(msg)] = marks
+            self._changed.notify_all()
 
     def connected(self) -> bool:
         """True once the node under test subscribes to our image and publishes both outputs."""
@@ -132,20 +160,33 @@ class NodeClient:
     def latency_ms(self, stamp: int) -> float | None:
         """In-to-out latency of a frame (both outputs arrived), or None while incomplete."""
         with self._lock:
-            times = [self.arrivals[topic].get(stamp) for topic in self.arrivals]
-            if any(t is None for t in times):
-                return None
-            return (max(times) - self.sent[stamp]) * 1000.0
+            return self._latency_ms(stamp)
+
+    def _latency_ms(self, stamp: int) -> float | None:
+        """latency_ms with the lock held."""
+        times = [self.arrivals[topic].get(stamp) for topic in self.arrivals]
+        if any(t is None for t in times):
+            return None
+        return (max(times) - self.sent[stamp]) * 1000.0
 
     def wait_for(self, stamp: int, timeout: float) -> float | None:
         """Wait until both outputs of stamp arrived; its latency (ms) or None on time-out."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            latency = self.latency_ms(stamp)
-            if latency is not None:
-                return latency
-            time.sleep(0.002)
+        with self._lock:
+            if self._changed.wait_for(lambda: self._latency_ms(stamp) is not None, timeout):
+                return self._latency_ms(stamp)
         return None
+
+    def stages_ms(self, stamp: int, timeout: float = 1.0) -> dict[str, float] | None:
+        """Milliseconds per stage of a completed frame (frame_stages), waiting up to timeout
+        for the node's marks; None without them (a node that does not publish stage_times)."""
+        with self._lock:
+            if not self._changed.wait_for(lambda: stamp in self.node_marks, timeout):
+                return None
+            arrivals = {topic: self.arrivals[topic].get(stamp) for topic in self.arrivals}
+            if any(t is None for t in arrivals.values()):
+                return None
+            return frame_stages(self.sent[stamp], self.node_marks[stamp],
+                                max(arrivals.values()))
 
     def close(self) -> None:
         """Stop spinning and shut this client's ROS context down."""
@@ -153,6 +194,29 @@ class NodeClient:
         self.node.destroy_node()
         self._rclpy.shutdown(context=self.context)
         self._spinner.join(timeout=5.0)
+
+
+def frame_stages(sent: float, node_marks: list[tuple[str, float]], arrived: float
+                 ) -> dict[str, float]:
+    """Milliseconds per stage of one frame, all on time.monotonic() seconds: delivery to the
+    node (client's send to the node's image callback, the node's first mark), the node's
+    stages (its marks, core.stages), and delivery to the client (the node's last publish to
+    the arrival of the later output at the client's subscription callback)."""
+    if not node_marks:
+        raise ValueError('a frame needs at least one node mark')
+    marks = [('sent', sent), (DELIVERY_TO_NODE, node_marks[0][1]), *node_marks[1:],
+             (DELIVERY_TO_CLIENT, arrived)]
+    return {stage: 1000.0 * seconds for stage, seconds in stage_durations(marks).items()}
+
+
+def summarize_stages(frames: list[dict[str, float]]) -> dict[str, float]:
+    """p50 (ms) per stage over frames (a stage missing from a frame counts as 0), in the order
+    the stages first appear."""
+    names: dict[str, None] = {}
+    for frame in frames:
+        names.update(dict.fromkeys(frame))
+    return {name: float(np.median([frame.get(name, 0.0) for frame in frames]))
+            for name in names}
 
 
 class NodeRig:
@@ -240,27 +304,50 @@ class NodeUnderTest(NodeRig):
         """The client feeding and timing it."""
         return self.clients[0]
 
-    def closed_loop(self, frames: int, warmup: int = 1, timeout: float = 60.0) -> dict:
-        """Send one frame at a time, waiting for its outputs: unloaded in-to-out latency.
+    def closed_loop(self, frames: int, warmup: int = 1, timeout: float = 60.0,
+                    between: Callable[[], object] | None = None) -> dict:
+        """Send one frame at a time, waiting for its outputs: unloaded in-to-out latency, and
+        the p50 of each stage.
 
         A frame whose outputs take longer than 10× the warm-up latency (at least 5 s, at most
-        timeout) counts as lost.
+        timeout) counts as lost. between: a call timed after every frame (the model-only
+        call, in this process while the node waits), so the node's latency is compared with
+        it frame by frame ('model_only_p50_ms', 'node_over_model': the median of the
+        per-frame ratios), which the machine's drift does not move.
         """
         seen = [self.client.wait_for(self.client.send(), timeout) for _ in range(warmup)]
         seen = [s for s in seen if s is not None]
         if seen:
             timeout = min(timeout, max(5.0, 10.0 * max(seen) / 1000.0))
-        latencies, lost = [], 0
+        if between is not None:
+            between()
+        latencies, stages, paired, lost = [], [], [], 0
         for _ in range(frames):
             self._check_alive()
-            latency = self.client.wait_for(self.client.send(), timeout)
+            stamp = self.client.send()
+            latency = self.client.wait_for(stamp, timeout)
             if latency is None:
                 lost += 1
-            else:
-                latencies.append(latency)
+                continue
+            latencies.append(latency)
+            breakdown = self.client.stages_ms(stamp)
+            if breakdown is not None:
+                stages.append(breakdown)
+            if between is not None:
+                start = time.perf_counter()
+                between()
+                paired.append((latency, (time.perf_counter() - start) * 1000.0))
+                time.sleep(SETTLE_S)
         if not latencies:
             raise RuntimeError(f'no frame of {frames} came back within {timeout} s')
-        return {**summarize_latency(latencies), 'sent': frames, 'lost': lost}
+        result = {**summarize_latency(latencies), 'sent': frames, 'lost': lost,
+                  'stages_p50_ms': summarize_stages(stages) if stages else None,
+                  'stage_frames': len(stages)}
+        if paired:
+            node, model = np.array(paired).T
+            result.update(model_only_p50_ms=float(np.median(model)),
+                          node_over_model=paired_speedup(node, model))
+        return result
 
     def soak(self, duration_s: float, rate_hz: float = 30.0, sample_period_s: float = 1.0,
              drain_s: float = 5.0) -> dict:

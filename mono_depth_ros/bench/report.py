@@ -10,6 +10,39 @@ from pathlib import Path
 TARGET_PAIRS = (('msfusion_r18', 'fcrn_r50', 1.5), ('msfusion_r18', 'unet_r18', 1.0))
 # Steady latency: the node's end-to-end p99 at most this many times its p50.
 TARGET_TAIL = 2.0
+# The node's own cost: end to end (p50) at most this many times the network's model-only p50
+# (same model, input size and backend), the in-process pipeline at most PIPELINE.
+TARGET_NODE_OVER_MODEL = 1.3
+TARGET_PIPELINE_OVER_MODEL = 1.15
+REFERENCE_ROW = 'reference'   # the model-only row of the node's torch backend
+# How each stage of the stage table is measured; every time is time.monotonic() (the host's
+# CLOCK_MONOTONIC), so the client's and the node's marks subtract.
+STAGE_NOTES = {
+    'delivery to node': 'client, before publishing the image → node, entering its image '
+                        'callback (DDS, deserialisation into a Python message, executor)',
+    'handover': 'node: image callback → worker takes the frame from its slot',
+    'camera info wait': "node worker: waiting for the frame's own CameraInfo",
+    'decode': 'node worker: Image → RGB array, CameraInfo checks',
+    'rectify': 'node worker: remap (distorted CameraInfo only)',
+    'other cameras': "node worker: preparing the batch's other frames",
+    'preprocess': 'upload, resize to the network input, normalisation (CPU)',
+    'network': 'the network (CPU)',
+    'preprocess + network': 'CUDA: upload, resize, network and maps resized back (one graph, '
+                            'synchronised)',
+    'post: resize': 'maps resized back to the image, focal scale, beyond range',
+    'post: back-project': "cloud grid on the estimator's device",
+    'post: download': 'maps and grid copied to numpy',
+    'post: depth': 'NaN outside [min_depth, max_depth]',
+    'post: confidence': 'depth jumps, confidence lowered near edges',
+    'post: colorized': 'colour view',
+    'post: points': 'cloud filters and colours',
+    'message: depth': 'sensor_msgs/Image of the depth',
+    'message: confidence': 'sensor_msgs/Image of the confidence',
+    'message: colorized': 'sensor_msgs/Image of the colour view',
+    'message: points': 'sensor_msgs/PointCloud2',
+    'delivery to client': "node's last publish() returned → the later output enters the "
+                          "client's subscription callback",
+}
 
 
 def size_text(size: list[int] | tuple[int, int]) -> str:
@@ -97,8 +130,16 @@ def markdown(results: dict) -> str:
         verdict = 'met' if len(steady) == len(results['node']) else 'NOT met'
         lines += ['', f'- node p99 ≤ {TARGET_TAIL:g}× p50 (steady latency): {len(steady)} of '
                   f'{len(results["node"])} runs ({verdict})', '']
+    if results.get('pipeline'):
+        lines += [*pipeline_lines(results['pipeline']), '']
+    own = own_cost_lines(results)
+    if own:
+        lines += [*own, '']
     if results.get('cameras'):
         lines += [*camera_lines(results['cameras']), '']
+    stage_table = stage_lines(results)
+    if stage_table:
+        lines += [*stage_table, '']
     for ratio in results['ratios']:
         verdict = 'met' if ratio['met'] else 'NOT met'
         lines.append(f'- {ratio["what"]} at {size_text(ratio["input_size"])} '
@@ -107,6 +148,95 @@ def markdown(results: dict) -> str:
     if results.get('soak'):
         lines += ['', *soak_lines(results['soak'])]
     return '\n'.join(lines).rstrip() + '\n'
+
+
+def pipeline_lines(rows: list[dict]) -> list[str]:
+    """Markdown table of the in-process pipeline rows (FramePipeline.process, no DDS)."""
+    lines = ['In-process frame pipeline (FramePipeline.process of a camera image and its '
+             'CameraInfo, node default parameters, no DDS; its calls alternate with the '
+             'model-only call):', '',
+             '| model | network input | camera image | topics | p50 (ms) | p99 (ms) | '
+             'model-only p50 (ms) | pipeline / model (median of alternating calls) |',
+             '|---|---|---|---|---:|---:|---:|---:|']
+    for r in rows:
+        lines.append(f'| {r["model"]} | {size_text(r["input_size"])} | '
+                     f'{size_text(r["camera_size"])} | {", ".join(r["topics"])} | '
+                     f'{_num(r["p50_ms"])} | {_num(r["p99_ms"])} | '
+                     f'{_num(r["model_only_p50_ms"])} | {_num(r["pipeline_over_model"], 2)} |')
+    return lines
+
+
+def model_p50(results: dict, model: str, size: list[int], backend: str) -> float | None:
+    """The model-only p50 (ms) of a model, input size and backend in this run, or None."""
+    backend = REFERENCE_ROW if backend == 'torch' else backend
+    for r in results.get('model', []):
+        if r['model'] == model and list(r['input_size']) == list(size) \
+                and r['backend'] == backend:
+            return r['p50_ms']
+    return None
+
+
+def run_backend(row: dict) -> str:
+    """The backend of a node or pipeline row ('node (fast)' → 'fast')."""
+    return row['backend'].split('(')[-1].rstrip(')').strip()
+
+
+def own_cost_lines(results: dict) -> list[str]:
+    """The node's own cost: end to end and in-process pipeline p50 over the model-only p50.
+
+    The verdict takes the model-only calls that alternated with the run's frames when there
+    are ('model_only_p50_ms': the machine's drift moves both alike), else the model-only row;
+    the line gives the ratio to the row too.
+    """
+    lines = []
+    checks = [(r, 'node end to end', TARGET_NODE_OVER_MODEL) for r in results.get('node', [])]
+    checks += [(r, 'in-process pipeline', TARGET_PIPELINE_OVER_MODEL)
+               for r in results.get('pipeline') or []]
+    for r, what, target in checks:
+        row = model_p50(results, r['model'], r['input_size'], run_backend(r))
+        model = r.get('model_only_p50_ms') or row
+        if model is None:
+            continue
+        ratio = r['p50_ms'] / model
+        verdict = 'met' if ratio <= target else 'NOT met'
+        how = 'alternating with its frames' if r.get('model_only_p50_ms') else 'its row'
+        also = '' if row is None or model == row else \
+            f'; over the model-only row\'s p50 {row:.1f} ms: {r["p50_ms"] / row:.2f}×'
+        lines.append(f'- {what} ({run_backend(r)}) p50 {r["p50_ms"]:.1f} ms / model-only p50 '
+                     f'{model:.1f} ms ({how}; {r["model"]}, {size_text(r["input_size"])}) = '
+                     f'{ratio:.2f}× (target ≤ {target:g}×: {verdict}){also}')
+    return lines
+
+
+def stage_lines(results: dict) -> list[str]:
+    """The stage table: p50 (ms) per stage of every run that has stages (pipeline, node and
+    several-camera rows), with how each stage is measured."""
+    runs = []
+    for r in results.get('pipeline') or []:
+        runs.append((f'{r["backend"]}, {size_text(r["input_size"])}', r))
+    for r in results.get('node', []):
+        runs.append((f'{r["backend"]}, {size_text(r["input_size"])}', r))
+    for r in results.get('cameras') or []:
+        runs.append((f'{r["cameras"]} cam., {r["layout"]}', r))
+    runs = [(name, r) for name, r in runs if r.get('stages_p50_ms')]
+    if not runs:
+        return []
+    names = dict.fromkeys(stage for _, r in runs for stage in r['stages_p50_ms'])
+    lines = ['Stages (p50 ms per stage over the frames; p50s do not add up to the end-to-end '
+             'p50 exactly). Node rows: the node publishes when each stage of a frame ended '
+             '(`stage_times`), the client adds its send and arrival times, all on '
+             'time.monotonic(); pipeline rows: the same marks in one process:', '',
+             '| stage | ' + ' | '.join(name for name, _ in runs) + ' | how it is measured |',
+             '|---|' + '---:|' * len(runs) + '---|']
+    for stage in names:
+        note = STAGE_NOTES.get(stage, '')
+        if stage.startswith('publish: '):
+            note = f'node: rclpy publish() of {stage[9:]} (conversion, serialisation, DDS write)'
+        cells = ' | '.join(_num(r['stages_p50_ms'].get(stage), 2) for _, r in runs)
+        lines.append(f'| {stage} | {cells} | {note} |')
+    totals = ' | '.join(_num(r['p50_ms']) for _, r in runs)
+    lines.append(f'| **end to end p50** | {totals} | |')
+    return lines
 
 
 def camera_lines(rows: list[dict]) -> list[str]:

@@ -49,13 +49,17 @@ def depth_jumps(depth: np.ndarray) -> np.ndarray:
     jumps = np.zeros(depth.shape, dtype=np.float32)
     with np.errstate(invalid='ignore', divide='ignore'):
         for a, b in ((depth[:, :-1], depth[:, 1:]), (depth[:-1, :], depth[1:, :])):
-            jump = np.nan_to_num(np.abs(a - b) / np.minimum(a, b), nan=0.0, posinf=np.inf)
+            jump = np.subtract(a, b)
+            np.abs(jump, out=jump)
+            np.divide(jump, np.minimum(a, b), out=jump)
+            # fmax skips NaN jumps (NaN pixels, inf next to inf); jumps starts at 0 and never
+            # holds NaN, so a negative jump (depth <= 0) changes nothing either
             if a.shape[1] < depth.shape[1]:  # horizontal neighbours
-                np.maximum(jumps[:, :-1], jump, out=jumps[:, :-1])
-                np.maximum(jumps[:, 1:], jump, out=jumps[:, 1:])
+                np.fmax(jumps[:, :-1], jump, out=jumps[:, :-1])
+                np.fmax(jumps[:, 1:], jump, out=jumps[:, 1:])
             else:
-                np.maximum(jumps[:-1, :], jump, out=jumps[:-1, :])
-                np.maximum(jumps[1:, :], jump, out=jumps[1:, :])
+                np.fmax(jumps[:-1, :], jump, out=jumps[:-1, :])
+                np.fmax(jumps[1:, :], jump, out=jumps[1:, :])
     return jumps
 
 
@@ -77,12 +81,14 @@ def depth_edges(depth: np.ndarray, threshold: float,
 
 
 def edge_confidence(jumps: np.ndarray, confidence: np.ndarray, window: int,
-                    scale: float) -> np.ndarray:
+                    scale: float, stride: int = 1) -> np.ndarray:
     """Confidence lowered near depth edges: c / (1 + J / scale), J the largest depth_jumps
     value (at most 10) within a window × window square around the pixel.
 
     Depth at and beside a discontinuity (edges, flying pixels, thin objects) is where the
     network errs most; a network's own confidence does not see that it is interpolating.
+    stride > 1 gives decimate(result, stride), computed at those pixels only (the window still
+    looks at every pixel).
     """
     if np.shape(confidence) != np.shape(jumps):
         raise ValueError(f'confidence {np.shape(confidence)} and depth jumps '
@@ -92,7 +98,8 @@ def edge_confidence(jumps: np.ndarray, confidence: np.ndarray, window: int,
     capped = np.minimum(jumps, 10.0).astype(np.float32)
     if window > 1:
         capped = cv2.dilate(capped, np.ones((window, window), np.uint8))
-    return (np.asarray(confidence, dtype=np.float32) / (1.0 + capped / scale)).astype(np.float32)
+    confidence = decimate(np.asarray(confidence, dtype=np.float32), stride)
+    return (confidence / (1.0 + decimate(capped, stride) / scale)).astype(np.float32)
 
 
 def valid_depth_mask(depth: np.ndarray) -> np.ndarray:
@@ -170,8 +177,9 @@ def filter_points(points: np.ndarray, max_range: float | None = None,
     if max_range is not None:
         if not max_range > 0:
             raise ValueError(f'max_range must be > 0, got {max_range}')
-        with np.errstate(invalid='ignore'):
-            drop |= np.linalg.norm(points, axis=-1) > max_range
+        with np.errstate(invalid='ignore'):  # ‖p‖ as np.linalg.norm sums it, in order
+            squares = np.square(points)
+            drop |= np.sqrt(squares[..., 0] + squares[..., 1] + squares[..., 2]) > max_range
     if min_confidence is not None:
         if confidence is None:
             raise ValueError('min_confidence is set but no confidence map was given')

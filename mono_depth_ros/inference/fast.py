@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 import torch
 
+from mono_depth_ros.core import stages
 from mono_depth_ros.core.geometry import check_intrinsics, check_stride
 from mono_depth_ros.inference.estimator import (
     check_input_size,
@@ -48,12 +49,14 @@ STRIP_PIXELS = 20480
 
 
 def backproject_torch(depth: torch.Tensor, fx: float, fy: float, cx: float, cy: float,
-                      stride: int = 1) -> torch.Tensor:
+                      stride: int = 1,
+                      depth_range: tuple[float, float] | None = None) -> torch.Tensor:
     """Torch twin of geometry.backproject, on the depth's device: H×W → ceil(H/s)×ceil(W/s)×3.
 
     Same convention and float32 arithmetic: x = (u - cx)·z / fx, y = (v - cy)·z / fy at pixels
-    (u, v) = (s·j, s·i); NaN where depth is not finite and > 0. A leading batch dimension is
-    allowed (B×H×W → B×H'×W'×3, one set of intrinsics).
+    (u, v) = (s·j, s·i); NaN where depth is not finite and > 0, or outside depth_range
+    (inclusive; None keeps every depth). A leading batch dimension is allowed (B×H×W →
+    B×H'×W'×3, one set of intrinsics).
     """
     if depth.dim() not in (2, 3) or depth.numel() == 0:
         raise ValueError(f'depth must be a non-empty H×W or B×H×W tensor, '
@@ -61,7 +64,10 @@ def backproject_torch(depth: torch.Tensor, fx: float, fy: float, cx: float, cy: 
     check_intrinsics(fx, fy, cx, cy)
     stride = check_stride(stride)
     z = depth[..., ::stride, ::stride].float()
-    z = torch.where(torch.isfinite(z) & (z > 0), z, torch.full_like(z, float('nan')))
+    keep = torch.isfinite(z) & (z > 0)
+    if depth_range is not None:  # at the cloud's pixels only
+        keep &= (z >= depth_range[0]) & (z <= depth_range[1])
+    z = torch.where(keep, z, torch.full_like(z, float('nan')))
     height, width = depth.shape[-2:]
     u = torch.arange(0, width, stride, device=z.device, dtype=torch.float32)
     v = torch.arange(0, height, stride, device=z.device, dtype=torch.float32)
@@ -176,12 +182,20 @@ class FastDepthEstimator(DepthEstimator):
     def _pipeline(self, confidence: bool, *inputs: torch.Tensor) -> list[ImageMaps]:
         """Device uint8 1×H×W×3 images and B focal factors → per-image depth, confidence."""
         images, scales = inputs[:-1], inputs[-1]
+        marks = self.device.type == 'cpu'  # on CUDA the stages are asynchronous (one graph)
         batch = torch.cat([normalize_resize(image, self.input_size) for image in images])
+        if marks:
+            stages.mark('preprocess')
         depth, confidence, beyond = self._network_maps(batch, confidence)
-        return [image_maps(depth[i:i + 1], None if confidence is None else confidence[i:i + 1],
+        if marks:
+            stages.mark('network')
+        maps = [image_maps(depth[i:i + 1], None if confidence is None else confidence[i:i + 1],
                            None if beyond is None else beyond[i:i + 1],
                            tuple(image.shape[1:3]), scales[i])
                 for i, image in enumerate(images)]
+        if marks:
+            stages.mark('post: resize')
+        return maps
 
     def _host(self, key: tuple, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         """A reusable host buffer (pinned on CUDA) for one role and shape."""
@@ -232,20 +246,22 @@ class FastDepthEstimator(DepthEstimator):
         with torch.inference_mode():
             factors = torch.tensor(scales, dtype=torch.float32).to(self.device)
             maps = self._infer([*self._upload(images), factors], confidence)
+            if self.device.type == 'cuda' and stages.active() is not None:
+                torch.cuda.current_stream(self.device).synchronize()
+                stages.mark('preprocess + network')  # upload, resize, network, resize back
             cloud = None
             if points is not None:
                 intrinsics, stride, depth_range = points
-                depth = maps[0][0]
-                if depth_range is not None:
-                    depth = torch.where((depth >= depth_range[0]) & (depth <= depth_range[1]),
-                                        depth, torch.full_like(depth, float('nan')))
-                cloud = self._download(('points',),
-                                       backproject_torch(depth, *intrinsics, stride=stride))
+                cloud = self._download(('points',), backproject_torch(
+                    maps[0][0], *intrinsics, stride=stride, depth_range=depth_range))
+                stages.mark('post: back-project')
             host = [(self._download(('depth', i), depth),
                      None if conf is None else self._download(('conf', i), conf))
                     for i, (depth, conf) in enumerate(maps)]
             if self.device.type == 'cuda':
                 torch.cuda.current_stream(self.device).synchronize()
-        predictions = [Prediction(depth.copy(), None if conf is None else conf.copy())
-                       for depth, conf in host]
-        return predictions, None if cloud is None else cloud.copy()
+        if self.device.type == 'cuda':  # reused pinned buffers: the caller gets copies
+            host = [(depth.copy(), None if conf is None else conf.copy()) for depth, conf in host]
+            cloud = None if cloud is None else cloud.copy()
+        stages.mark('post: download')
+        return [Prediction(depth, conf) for depth, conf in host], cloud

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mono_depth_ros.core import stages
 from mono_depth_ros.core.geometry import (
     backproject,
     colorize_depth,
@@ -75,21 +76,30 @@ def make_cloud(depth: np.ndarray, image_rgb: np.ndarray,
     grid: the back-projection already made (e.g. on the GPU by an estimator's predict_points),
     used instead of geometry.backproject; it must have the strided organised shape. valid: H×W
     bool, pixels that saw the camera (a rectified image's border does not); the rest is left out.
+    confidence: H×W, or already at the cloud's pixels (decimated by the cloud stride).
     """
     stride = settings.cloud_stride
+    shape = decimate(depth, stride).shape
     if grid is None:
         grid = backproject(depth, *intrinsics, stride=stride)
-    elif grid.shape != (expected := (*decimate(depth, stride).shape, 3)):
-        raise ValueError(f'back-projected grid has shape {grid.shape}, expected {expected} for '
-                         f'depth {depth.shape} at cloud stride {stride}')
+    elif grid.shape != (*shape, 3):
+        raise ValueError(f'back-projected grid has shape {grid.shape}, expected '
+                         f'{(*shape, 3)} for depth {depth.shape} at cloud stride {stride}')
     colors = np.ascontiguousarray(decimate(image_rgb, stride))
     use_confidence = confidence is not None and settings.min_confidence > 0
+    if use_confidence and confidence.shape != shape:
+        if confidence.shape != depth.shape:
+            raise ValueError(f'confidence {confidence.shape} is neither the depth '
+                             f'{depth.shape} nor the cloud grid {shape}')
+        confidence = decimate(confidence, stride)
     points = filter_points(  # a float32 copy: the grid is never changed
         grid, max_range=settings.max_range if settings.max_range > 0 else None,
-        confidence=decimate(confidence, stride) if use_confidence else None,
+        confidence=confidence if use_confidence else None,
         min_confidence=settings.min_confidence if use_confidence else None)
-    if settings.edge_threshold > 0:
-        points[decimate(depth_edges(depth, settings.edge_threshold, jumps), stride)] = np.nan
+    if settings.edge_threshold > 0:  # the edges at the cloud's pixels only (same values)
+        jumps = depth_jumps(depth) if jumps is None else jumps  # of every pixel's neighbours
+        points[depth_edges(decimate(depth, stride), settings.edge_threshold,
+                           decimate(jumps, stride))] = np.nan
     if valid is not None:
         points[~decimate(valid, stride)] = np.nan
     if not settings.cloud_organized:
@@ -100,14 +110,17 @@ def make_cloud(depth: np.ndarray, image_rgb: np.ndarray,
 
 def compute_outputs(depth: np.ndarray, confidence: np.ndarray | None, image_rgb: np.ndarray,
                     intrinsics: tuple[float, float, float, float], settings: OutputSettings,
-                    grid: np.ndarray | None = None,
-                    valid: np.ndarray | None = None) -> DepthOutputs:
+                    grid: np.ndarray | None = None, valid: np.ndarray | None = None,
+                    confidence_output: bool = True) -> DepthOutputs:
     """All output arrays of one frame from the network's depth (metres) and confidence
     (published lowered near depth edges: edge_confidence).
 
     grid: optional back-projection of the depth masked to [min_depth, max_depth] at
     settings.cloud_stride (an estimator's predict_points), so the cloud is not made twice.
     valid: optional H×W bool; depth is NaN (invalid) and confidence 0 where it is false.
+    confidence_output: False when the confidence only filters the cloud (min_confidence) and
+    is not published: it is then made at the cloud's pixels only (the same values there) and
+    the outputs' confidence is None.
     """
     if depth.shape != image_rgb.shape[:2]:
         raise ValueError(f'depth {depth.shape} and image {image_rgb.shape[:2]} sizes differ')
@@ -116,21 +129,31 @@ def compute_outputs(depth: np.ndarray, confidence: np.ndarray | None, image_rgb:
     depth = mask_depth(depth, settings.min_depth, settings.max_depth)
     if valid is not None:
         depth[~valid] = np.nan
+    stages.mark('post: depth')
     jumps = None
     if confidence is not None or (settings.points and settings.edge_threshold > 0):
         jumps = depth_jumps(depth)
+    cloud_confidence = None
     if confidence is not None:
+        stride = 1 if confidence_output else settings.cloud_stride
         confidence = edge_confidence(jumps, np.clip(np.asarray(confidence, dtype=np.float32),
                                                     0.0, 1.0),
-                                     CONFIDENCE_EDGE_WINDOW, CONFIDENCE_EDGE_SCALE)
+                                     CONFIDENCE_EDGE_WINDOW, CONFIDENCE_EDGE_SCALE, stride)
         if valid is not None:
-            confidence[~valid] = 0.0
-    colorized = colorize_depth(depth, settings.min_depth, settings.max_depth) \
-        if settings.colorized else None
+            confidence[~decimate(valid, stride)] = 0.0
+        cloud_confidence = confidence
+        if not confidence_output:
+            confidence = None
+        stages.mark('post: confidence')
+    colorized = None
+    if settings.colorized:
+        colorized = colorize_depth(depth, settings.min_depth, settings.max_depth)
+        stages.mark('post: colorized')
     points = colors = None
     if settings.points:
-        points, colors = make_cloud(depth, image_rgb, intrinsics, settings, confidence, grid,
-                                    valid, jumps)
+        points, colors = make_cloud(depth, image_rgb, intrinsics, settings, cloud_confidence,
+                                    grid, valid, jumps)
+        stages.mark('post: points')
     return DepthOutputs(depth, confidence, colorized, points, colors)
 
 
@@ -159,7 +182,7 @@ def estimate_outputs(estimator, image_rgb: np.ndarray,
     else:
         prediction = estimator.predict(image_rgb, fx=intrinsics[0], confidence=need_confidence)
     return compute_outputs(prediction.depth, prediction.confidence, image_rgb, intrinsics,
-                           settings, grid, valid)
+                           settings, grid, valid, confidence_output=confidence)
 
 
 def estimate_batch_outputs(estimator, images: Sequence[np.ndarray],
@@ -178,6 +201,6 @@ def estimate_batch_outputs(estimator, images: Sequence[np.ndarray],
     predictions = estimator.predict_batch(images, [k[0] for k in intrinsics],
                                           confidence=need_confidence)
     return [compute_outputs(prediction.depth, prediction.confidence, image, k, frame,
-                            valid=mask)
-            for prediction, image, k, frame, mask in zip(predictions, images, intrinsics,
-                                                          settings, valid, strict=True)]
+                            valid=mask, confidence_output=wanted)
+            for prediction, image, k, frame, mask, wanted in zip(
+                predictions, images, intrinsics, settings, valid, confidence, strict=True)]

@@ -10,18 +10,25 @@ to the node's worker, and its CameraReport counts, logs and makes its diagnostic
 import time
 from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.lifecycle import LifecycleNode
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from mono_depth_ros.core.stages import StageClock
 from mono_depth_ros.ros.camera_report import (
     CameraReport,
     FROM_CAMERA_INFO,
     FROM_FALLBACK,
     WAITING,
 )
-from mono_depth_ros.ros.depth_messages import camera_topic, OUTPUT_TOGGLES, OUTPUT_TYPES
+from mono_depth_ros.ros.depth_messages import (
+    camera_topic,
+    OUTPUT_TOGGLES,
+    OUTPUT_TYPES,
+    stage_times_message,
+    TOPIC_STAGE_TIMES,
+)
 from mono_depth_ros.ros.frame_handover import FrameHandover
 from mono_depth_ros.ros.frame_sync import SyncSettings
 from mono_depth_ros.ros.node_logic import LatestSlots
@@ -49,6 +56,10 @@ class CameraChannel:
         out_qos = qos(params['output_qos'])
         self.pubs = {topic: node.create_lifecycle_publisher(kind, self.topic(topic), out_qos)
                      for topic, kind in OUTPUT_TYPES.items()}
+        # Each frame's stage marks, published only while somebody subscribes (benchmarks).
+        self.stage_pub = node.create_lifecycle_publisher(
+            DiagnosticArray, self.topic(TOPIC_STAGE_TIMES),
+            QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
         self.report = CameraReport(name, node.get_logger(), params['error_log_period'],
                                    node.resolve_topic_name(self.image_topic),
                                    node.resolve_topic_name(self.topic('camera_info')))
@@ -89,7 +100,7 @@ class CameraChannel:
     def destroy(self) -> None:
         """Unsubscribe and destroy the publishers (cleanup)."""
         self.deactivate()
-        for pub in self.pubs.values():
+        for pub in [*self.pubs.values(), self.stage_pub]:
             self.node.destroy_lifecycle_publisher(pub)
         self.pubs = {}
 
@@ -119,15 +130,16 @@ class CameraChannel:
         """Worker side: the CameraInfo of a frame taken from the slots (FrameHandover.resolve)."""
         return self.handover.resolve(frame, info)
 
-    def prepare(self, pipeline: FramePipeline, frame, info: CameraInfo | None
-                ) -> PreparedFrame | None:
-        """The frame ready for the network, or None (nobody listens, or bad input: counted)."""
+    def prepare(self, pipeline: FramePipeline, frame, info: CameraInfo | None,
+                clock: StageClock | None = None) -> PreparedFrame | None:
+        """The frame ready for the network, or None (nobody listens, or bad input: counted);
+        clock records its stages."""
         wanted = self.wanted()
         if not wanted:
             self.stats.count('skipped_no_subscribers')
             return None
         try:
-            return pipeline.prepare(frame[0], info, wanted)
+            return pipeline.prepare(frame[0], info, wanted, clock)
         except Exception as error:  # noqa: BLE001 - keep the node alive, report the failure
             self.failed(error)
             return None
@@ -140,9 +152,15 @@ class CameraChannel:
         """Publish one frame's messages and record its latency."""
         if result.unrectified:
             self.report.unrectified()
+        clock = result.clock
         for topic, message in result.messages.items():
             self.pubs[topic].publish(message)
+            if clock is not None:
+                clock.mark(f'publish: {topic}')
         self.stats.processed_frame(received_at, done_at, result.beyond_fraction)
+        if clock is not None and result.messages and self.stage_pub.get_subscription_count():
+            header = next(iter(result.messages.values())).header
+            self.stage_pub.publish(stage_times_message(clock.marks, header))
 
     def status(self, info: dict[str, str], state: str) -> DiagnosticStatus:
         """This camera's diagnostic status (CameraReport.status)."""

@@ -8,6 +8,7 @@ colour packed RViz-style into one float32 'rgb' field (0x00RRGGBB) at offset 12.
 ConversionError.
 """
 
+import array as array_module
 import sys
 
 import cv2
@@ -123,10 +124,18 @@ def numpy_to_image(array: np.ndarray, encoding: str, header: Header | None = Non
     else:
         msg = Image(height=array.shape[0], width=array.shape[1], encoding=encoding,
                     is_bigendian=_NATIVE_BIG, step=array.shape[1] * channels * array.itemsize)
-        msg.data = array.tobytes()
+        msg.data = byte_array(array)
     if header is not None:
         msg.header = header
     return msg
+
+
+def byte_array(array: np.ndarray) -> array_module.array:
+    """The bytes of an array (C order) as the array.array('B') a message's uint8[] field holds,
+    copied once (the message takes it as it is)."""
+    data = array_module.array('B')
+    data.frombytes(memoryview(np.ascontiguousarray(array)).cast('B'))
+    return data
 
 
 def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
@@ -181,7 +190,7 @@ def structured_to_pointcloud2(array: np.ndarray, header: Header | None = None) -
                       point_step=array.dtype.itemsize, row_step=array.dtype.itemsize * width)
     msg.is_dense = bool(all(np.isfinite(array[n]).all() for n in array.dtype.names
                             if n in ('x', 'y', 'z'))) and array.ndim == 1
-    msg.data = np.ascontiguousarray(array).tobytes()
+    msg.data = byte_array(array)
     if header is not None:
         msg.header = header
     return msg

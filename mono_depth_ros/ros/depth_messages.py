@@ -4,6 +4,7 @@ Every output copies the input header (stamp and optical frame_id). Shared by mon
 mono-depth-bag so live and offline outputs are the same messages.
 """
 
+from collections.abc import Collection
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -11,6 +12,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
+from mono_depth_ros.core import stages
 from mono_depth_ros.inference.outputs import DepthOutputs
 from mono_depth_ros.ros.conversions import depth_to_image, make_pointcloud2, numpy_to_image
 from mono_depth_ros.ros.stamps import set_stamp, stamp_ns
@@ -22,6 +24,9 @@ TOPIC_CONFIDENCE = 'depth/confidence'
 TOPIC_COLORIZED = 'depth/colorized'
 TOPIC_POINTS = 'points'
 TOPIC_DIAGNOSTICS = '/diagnostics'
+# Per frame, when the end of each stage of its processing was (core.stages), for benchmarks.
+TOPIC_STAGE_TIMES = 'stage_times'
+STAGE_TIMES_NAME = 'stage marks (time.monotonic seconds, CLOCK_MONOTONIC)'
 DIAGNOSTIC_NAME = 'mono_depth_node: depth estimation'
 
 
@@ -61,22 +66,29 @@ def depth_camera_info(info: CameraInfo | None, intrinsics: tuple[float, float, f
     return out
 
 
-def output_messages(outputs: DepthOutputs, header: Header, camera_info: CameraInfo
-                    ) -> dict[str, Any]:
-    """Messages by output topic for the arrays that were computed (all with the input header)."""
-    messages: dict[str, Any] = {
-        TOPIC_DEPTH: depth_to_image(outputs.depth, copy_header(header)),
-        TOPIC_DEPTH_INFO: camera_info,
-    }
-    if outputs.confidence is not None:
+def output_messages(outputs: DepthOutputs, header: Header, camera_info: CameraInfo,
+                    topics: Collection[str] | None = None) -> dict[str, Any]:
+    """Messages by output topic for the arrays that were computed (all with the input header);
+    only those of topics when given (no message is built for the others)."""
+    wanted = set(OUTPUT_TYPES) if topics is None else set(topics)
+    messages: dict[str, Any] = {}
+    if TOPIC_DEPTH in wanted:
+        messages[TOPIC_DEPTH] = depth_to_image(outputs.depth, copy_header(header))
+        stages.mark('message: depth')
+    if TOPIC_DEPTH_INFO in wanted:
+        messages[TOPIC_DEPTH_INFO] = camera_info
+    if outputs.confidence is not None and TOPIC_CONFIDENCE in wanted:
         messages[TOPIC_CONFIDENCE] = numpy_to_image(outputs.confidence, '32FC1',
                                                     copy_header(header))
-    if outputs.colorized is not None:
+        stages.mark('message: confidence')
+    if outputs.colorized is not None and TOPIC_COLORIZED in wanted:
         messages[TOPIC_COLORIZED] = numpy_to_image(outputs.colorized, 'bgr8',
                                                    copy_header(header))
-    if outputs.points is not None:
+        stages.mark('message: colorized')
+    if outputs.points is not None and TOPIC_POINTS in wanted:
         messages[TOPIC_POINTS] = make_pointcloud2(outputs.points, outputs.colors,
                                                   copy_header(header))
+        stages.mark('message: points')
     return messages
 
 
@@ -136,3 +148,19 @@ def diagnostics_values(array: DiagnosticArray, camera: str = '') -> dict[str, st
         if status.name == name:
             return {pair.key: pair.value for pair in status.values}
     return {}
+
+
+def stage_times_message(marks: Collection[tuple[str, float]], header: Header) -> DiagnosticArray:
+    """A frame's stage marks (core.stages) as a DiagnosticArray with the frame's header: one
+    status whose values are (stage, time.monotonic() seconds) in order."""
+    status = DiagnosticStatus(level=DiagnosticStatus.OK, name=STAGE_TIMES_NAME)
+    status.values = [KeyValue(key=stage, value=f'{at:.9f}') for stage, at in marks]
+    return DiagnosticArray(header=copy_header(header), status=[status])
+
+
+def stage_marks(array: DiagnosticArray) -> list[tuple[str, float]]:
+    """The (stage, seconds) marks of a stage_times message; ValueError if it holds none."""
+    for status in array.status:
+        if status.name == STAGE_TIMES_NAME:
+            return [(pair.key, float(pair.value)) for pair in status.values]
+    raise ValueError(f'no {STAGE_TIMES_NAME!r} status in the message')

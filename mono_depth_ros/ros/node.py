@@ -13,6 +13,8 @@ thread takes the newest frame of every camera that has one and runs them through
 one batch, so latency never builds up.
 """
 
+import ctypes
+import os
 import sys
 import threading
 import time
@@ -30,6 +32,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
+from mono_depth_ros.core.stages import StageClock
 from mono_depth_ros.inference.backends import release_device_memory
 from mono_depth_ros.inference.outputs import OutputSettings
 from mono_depth_ros.ros.camera import CameraChannel
@@ -73,9 +76,15 @@ def descriptor(spec) -> ParameterDescriptor:
 
 class MonoDepthNode(LifecycleNode):
     """The depth node. With autostart it is active once built, or raises what made configure
-    fail (ParamError says what to set); without, it waits unconfigured."""
+    fail (ParamError says what to set); without, it waits unconfigured.
 
-    def __init__(self, **kwargs: Any) -> None:
+    worker_thread: True runs the frames on a worker thread started at activate; False leaves
+    them to the thread that calls serve() (main() gives them the main thread, which also ran
+    the warm-up: on the CPU the network runs about 10 % slower on a second thread, whose own
+    OpenMP team competes with the first one's for the cores).
+    """
+
+    def __init__(self, worker_thread: bool = True, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self.params, self._param_errors = self._declare_parameters()
         self.failure: Exception | None = None    # why the last configure failed
@@ -84,6 +93,9 @@ class MonoDepthNode(LifecycleNode):
         self.channels: dict[str, CameraChannel] = {}
         self._slots: LatestSlots | None = None
         self._worker: threading.Thread | None = None
+        self._worker_thread = worker_thread
+        self._served = threading.Condition()   # serve(): slots to work on, and whether it does
+        self._serving = False
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.diag_pub = self.create_publisher(DiagnosticArray, TOPIC_DIAGNOSTICS, 10)
         self.create_timer(self.params['diagnostics_period'], self._publish_diagnostics)
@@ -194,10 +206,13 @@ class MonoDepthNode(LifecycleNode):
         result = super().on_activate(state)
         if result != SUCCESS:
             return result
-        self._slots = LatestSlots()
-        self._worker = threading.Thread(target=self._work, args=(self._slots,),
-                                        name='depth_worker', daemon=True)
-        self._worker.start()
+        with self._served:
+            self._slots = LatestSlots()
+            self._served.notify_all()
+        if self._worker_thread:
+            self._worker = threading.Thread(target=self._work, args=(self._slots,),
+                                            name='depth_worker', daemon=True)
+            self._worker.start()
         for channel in self.channels.values():
             channel.activate(self._slots)
         self.get_logger().info('active: processing frames')
@@ -235,7 +250,26 @@ class MonoDepthNode(LifecycleNode):
             self._slots.close()
         if self._worker is not None:
             self._worker.join()
-        self._slots = self._worker = None
+        with self._served:  # serve() returns after the frame it is on
+            self._served.wait_for(lambda: not self._serving)
+            self._slots = self._worker = None
+
+    def serve(self, timeout: float) -> None:
+        """With worker_thread False: process frames in the calling thread while the node is
+        active (return when it stops being active), or wait up to timeout to become active."""
+        with self._served:
+            self._served.wait_for(lambda: self._slots is not None and not self._slots.closed,
+                                  timeout)
+            slots = self._slots
+            if slots is None or slots.closed or self._worker_thread:
+                return
+            self._serving = True
+        try:
+            self._work(slots)
+        finally:
+            with self._served:
+                self._serving = False
+                self._served.notify_all()
 
     def _release(self) -> None:
         """Stop processing, destroy the publishers and free the model and its device memory."""
@@ -261,9 +295,14 @@ class MonoDepthNode(LifecycleNode):
     def _process(self, ready: dict[str, tuple]) -> None:
         """Prepare each camera's frame, infer them together, publish each camera's result."""
         batch = []
+        taken = time.monotonic()
         for name, (frame, info) in ready.items():
             channel = self.channels[name]
-            prepared = channel.prepare(self.pipeline, frame, channel.resolve(frame, info))
+            clock = StageClock(frame[1], 'received')  # on the image callback
+            clock.mark('handover', taken)             # in the slot until the worker took it
+            info = channel.resolve(frame, info)
+            clock.mark('camera info wait')
+            prepared = channel.prepare(self.pipeline, frame, info, clock)
             if prepared is not None:
                 batch.append((channel, prepared, frame[1]))
         if batch:
@@ -308,19 +347,65 @@ class MonoDepthNode(LifecycleNode):
         super().destroy_node()
 
 
+# glibc mallopt: memory above M_MMAP_THRESHOLD bytes is mapped and unmapped per allocation,
+# and free memory above M_TRIM_THRESHOLD at the heap top is given back: per frame of 375×1242
+# that is about a thousand page faults (fresh pages zeroed by the kernel) for arrays of a few
+# MiB made and freed again. Kept: the heap stays at its high-water mark instead.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+KEEP_BELOW = 32 * 2 ** 20     # glibc's largest mmap threshold on 64-bit
+TRIM_ABOVE = 512 * 2 ** 20
+
+
+def keep_freed_memory(env: dict[str, str] | None = None) -> str:
+    """Make glibc keep freed blocks of up to 32 MiB for reuse (no page faults per frame),
+    unless MALLOC_* variables set it otherwise or the C library is not glibc. One line
+    saying what was done."""
+    env = os.environ if env is None else env
+    chosen = sorted(name for name in env if name.startswith('MALLOC_'))
+    if chosen:
+        return f'allocator: as set by {", ".join(chosen)}'
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return 'allocator: not glibc, left as it is'
+    if not (mallopt(M_MMAP_THRESHOLD, KEEP_BELOW) and mallopt(M_TRIM_THRESHOLD, TRIM_ABOVE)):
+        return 'allocator: mallopt refused, left as it is'
+    return f'allocator: freed blocks up to {KEEP_BELOW // 2 ** 20} MiB kept for reuse'
+
+
+def spin(executor: SingleThreadedExecutor, node: MonoDepthNode,
+         failures: list[BaseException]) -> None:
+    """The executor thread of main: callbacks until shutdown or finalized; what it raised
+    goes to failures (shutdown from outside is no failure)."""
+    try:
+        while rclpy.ok() and node.state != 'finalized':
+            executor.spin_once(timeout_sec=0.5)
+    except ExternalShutdownException:
+        pass
+    except BaseException as error:  # noqa: BLE001 - handed to the main thread
+        failures.append(error)
+
+
 def main(args: list[str] | None = None) -> int:
     """Run mono_depth_node until shut down (SIGINT or the shutdown transition); exit 1 with a
     message when autostart cannot bring it up."""
     dds = configure_dds()  # before rclpy.init: Fast DDS reads its profile when it starts
+    allocator = keep_freed_memory()
     rclpy.init(args=args)
     node = None
     try:
-        node = MonoDepthNode()
-        node.get_logger().info(dds)
+        node = MonoDepthNode(worker_thread=False)  # frames on this thread (serve)
+        node.get_logger().info(f'{dds}; {allocator}')
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok() and node.state != 'finalized':
-            executor.spin_once(timeout_sec=0.5)
+        failures: list[BaseException] = []
+        spinner = threading.Thread(target=spin, args=(executor, node, failures),
+                                   name='executor', daemon=True)
+        spinner.start()
+        while spinner.is_alive():
+            node.serve(timeout=0.5)
+        if failures:
+            raise failures[0]
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception as error:  # noqa: BLE001 - a start-up failure ends in one clear message

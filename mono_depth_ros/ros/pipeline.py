@@ -16,6 +16,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, CompressedImage
 
 from mono_depth_ros.core.rectify import CACHE_SIZE, Calibration, Rectifier, RECTIFY_MODES
+from mono_depth_ros.core.stages import recording, StageClock
 from mono_depth_ros.inference.estimator import DepthEstimator, Intrinsics
 from mono_depth_ros.inference.outputs import (
     DepthOutputs,
@@ -63,6 +64,7 @@ class FrameResult:
     messages: dict[str, Any]
     beyond_fraction: float
     unrectified: bool = False   # CameraInfo has distortion but rectify is off
+    clock: StageClock | None = None   # the frame's stage marks (None: not recorded)
 
 
 @dataclass
@@ -78,6 +80,7 @@ class PreparedFrame:
     valid: np.ndarray | None
     wanted: frozenset[str]
     unrectified: bool
+    clock: StageClock | None = None   # the frame's stage marks (None: not recorded)
 
 
 class FramePipeline:
@@ -102,19 +105,20 @@ class FramePipeline:
         self.fallback = fallback
         self.rectifier = Rectifier(cache_size=CACHE_SIZE * max(1, cameras))
 
-    def process(self, image_msg: Any, info: CameraInfo | None,
-                wanted: Collection[str]) -> FrameResult:
+    def process(self, image_msg: Any, info: CameraInfo | None, wanted: Collection[str],
+                clock: StageClock | None = None) -> FrameResult:
         """Output messages by topic (only the wanted topics) for an image and its CameraInfo.
 
         Only what a wanted topic needs is computed: confidence when depth/confidence is
         wanted (or min_confidence filters the cloud), the colour view and the cloud when their
-        topics are wanted.
+        topics are wanted. clock: records the end of each stage (core.stages).
         """
-        return self.infer([self.prepare(image_msg, info, wanted)])[0]
+        return self.infer([self.prepare(image_msg, info, wanted, clock)])[0]
 
-    def prepare(self, image_msg: Any, info: CameraInfo | None,
-                wanted: Collection[str]) -> PreparedFrame:
-        """Decode, check and (rectify auto, D ≠ 0) rectify one frame for infer."""
+    def prepare(self, image_msg: Any, info: CameraInfo | None, wanted: Collection[str],
+                clock: StageClock | None = None) -> PreparedFrame:
+        """Decode, check and (rectify auto, D ≠ 0) rectify one frame for infer; clock records
+        the end of decode and rectify."""
         rgb = compressed_to_rgb(image_msg) if isinstance(image_msg, CompressedImage) \
             else to_rgb(image_msg)
         size = rgb.shape[:2]
@@ -122,42 +126,61 @@ class FramePipeline:
             else fallback_intrinsics(size, self.fallback)
         calib = camera_info_calibration(info, size) if info is not None else None
         distorted = calib is not None and calib.is_distorted()
+        if clock is not None:
+            clock.mark('decode')
         valid = None
         if distorted and self.rectify == 'auto':
             rgb, valid = self.rectifier.rectify(rgb, calib)
             intrinsics = calib.rectified_intrinsics()
             info = rectified_camera_info(info, calib)
+        if clock is not None:
+            clock.mark('rectify')
         return PreparedFrame(image_msg.header, rgb, intrinsics, info, valid, frozenset(wanted),
-                             unrectified=distorted and self.rectify == 'off')
+                             unrectified=distorted and self.rectify == 'off', clock=clock)
 
     def infer(self, frames: Sequence[PreparedFrame]) -> list[FrameResult]:
         """The results of prepared frames (e.g. one per camera) from one network batch; each
-        is what process gives for that frame alone."""
+        is what process gives for that frame alone.
+
+        A frame with a clock gets the marks of the batch: of several frames, the time spent
+        preparing the later ones ('other cameras') and every frame's post-processing and
+        messages (its results are published after the whole batch).
+        """
         settings = [replace(self.settings, colorized=TOPIC_COLORIZED in frame.wanted,
                             points=TOPIC_POINTS in frame.wanted) for frame in frames]
         confidence = [TOPIC_CONFIDENCE in frame.wanted for frame in frames]
+        clocks = [frame.clock for frame in frames]
         if len(frames) == 1:
             frame = frames[0]
-            outputs = [estimate_outputs(self.estimator, frame.rgb, frame.intrinsics,
-                                        settings[0], confidence=confidence[0],
-                                        valid=frame.valid)]
-        else:
+            with recording(frame.clock):
+                outputs = [estimate_outputs(self.estimator, frame.rgb, frame.intrinsics,
+                                            settings[0], confidence=confidence[0],
+                                            valid=frame.valid)]
+                return [frame_result(frame, outputs[0])]
+        batch = StageClock() if any(clock is not None for clock in clocks) else None
+        if batch is not None:
+            batch.mark('other cameras')
+        with recording(batch):
             outputs = estimate_batch_outputs(
                 self.estimator, [frame.rgb for frame in frames],
                 [frame.intrinsics for frame in frames], settings, confidence,
                 [frame.valid for frame in frames])
-        return [frame_result(frame, out) for frame, out in zip(frames, outputs, strict=True)]
+            results = [frame_result(frame, out) for frame, out in zip(frames, outputs,
+                                                                       strict=True)]
+        for clock in clocks:
+            if clock is not None:
+                clock.extend(batch.marks)
+        return results
 
 
 def frame_result(frame: PreparedFrame, outputs: DepthOutputs) -> FrameResult:
     """The wanted messages of one frame's output arrays, with its header."""
     size = frame.rgb.shape[:2]
     depth_info = depth_camera_info(frame.info, frame.intrinsics, size, frame.header)
-    messages = {topic: message for topic, message in
-                output_messages(outputs, frame.header, depth_info).items()
-                if topic in frame.wanted}
-    return FrameResult(messages, float(np.mean(np.isposinf(outputs.depth))),
-                       unrectified=frame.unrectified)
+    messages = output_messages(outputs, frame.header, depth_info, frame.wanted)
+    beyond = np.count_nonzero(np.isposinf(outputs.depth)) / outputs.depth.size
+    return FrameResult(messages, float(beyond),
+                       unrectified=frame.unrectified, clock=frame.clock)
 
 
 def camera_info_calibration(info: CameraInfo, size: tuple[int, int]) -> Calibration:

@@ -142,7 +142,9 @@ def run_node(args: argparse.Namespace, device: str, out_dir: str) -> tuple[list,
                                      extra=[f'backend:={backend}'])
         with NodeUnderTest(command, namespace, image, log_path=log) as node:
             if not args.no_node:
-                summary = node.closed_loop(args.node_frames, warmup=1)
+                summary = node.closed_loop(args.node_frames, warmup=1,
+                                           between=model_only_call(model, size, backend,
+                                                                   device, args.precision))
                 rows.append({'model': model, 'input_size': list(size),
                              'backend': f'node ({backend})', **summary})
             if soak_run == (model, size, backend):
@@ -150,6 +152,37 @@ def run_node(args: argparse.Namespace, device: str, out_dir: str) -> tuple[list,
                         **node.soak(args.soak_minutes * 60.0, rate_hz=args.soak_rate,
                                     drain_s=QUICK['soak_drain_s'] if args.quick else 5.0)}
     return rows, soak
+
+
+def model_only_call(model: str, size: tuple[int, int], backend: str, device: str,
+                    precision: str):
+    """The model-only call the node rows alternate with: predict_batch of an image at the
+    network input on the node's backend, computing what the node's default parameters need
+    (confidence while min_confidence > 0), in this process."""
+    from mono_depth_ros.inference.backends import create_estimator
+    from mono_depth_ros.inference.outputs import needs_confidence, OutputSettings
+    from mono_depth_ros.ros.params import load_defaults
+    from mono_depth_ros.timing.model_timing import build_bench_model
+
+    estimator = create_estimator(build_bench_model(model), backend, device, precision,
+                                 tuple(size))
+    confidence = needs_confidence(False, OutputSettings.from_params(load_defaults()))
+    image = bench_image(tuple(size))
+    estimator.warm_up()
+    return lambda: estimator.predict_batch([image], confidence=confidence)
+
+
+def run_pipeline(args: argparse.Namespace, device: str) -> list[dict]:
+    """In-process pipeline rows: one per node run (model, size, backend); none with
+    --no-node."""
+    if args.no_node:
+        return []
+    from mono_depth_ros.bench.pipeline_bench import bench_pipeline
+
+    runs = [(m, s, b) for m in args.models for s in args.node_sizes for b in args.node_backends]
+    return [bench_pipeline(model, tuple(size), tuple(args.camera_size), backend, device,
+                           args.precision, args.iters, args.warmup)
+            for model, size, backend in tqdm(runs, desc='in-process pipeline', unit='run')]
 
 
 def run_cameras(args: argparse.Namespace, device: str, out_dir: str) -> list[dict]:
@@ -197,13 +230,14 @@ def main(argv: list[str] | None = None) -> int:
                      'camera_size': list(args.camera_size), 'node_frames': args.node_frames,
                      'node_backends': args.node_backends, 'cameras': args.cameras,
                      'camera_rounds': args.camera_rounds},
-        'model': [], 'node': [], 'cameras': [], 'ratios': [], 'soak': None,
+        'model': [], 'pipeline': [], 'node': [], 'cameras': [], 'ratios': [], 'soak': None,
     }
     jobs = [(m, s) for s in args.sizes for m in args.models]
     for model, size in tqdm(jobs, desc='model-only', unit='model'):
         results['model'] += bench_model(model, size, args.backends, str(device), args.precision,
                                         args.iters, args.warmup, args.batch, peak)
     results['ratios'] = compute_ratios(results['model'], paired_ratios(args, str(device)))
+    results['pipeline'] = run_pipeline(args, str(device))
     results['node'], results['soak'] = run_node(args, str(device), args.out)
     results['cameras'] = run_cameras(args, str(device), args.out)
     json_path, md_path = write_results(results, args.out)
