@@ -172,6 +172,19 @@ def test_quick_run_writes_json_and_table(tmp_path, capsys):
     assert set(nodes) == {'node (torch)', 'node (fast)'}
     for node in nodes.values():
         assert node['count'] + node['lost'] == 2 and node['count'] >= 1 and node['p50_ms'] > 0
+        stages = node['stages_p50_ms']  # the node's stage_times and the client's own times
+        assert list(stages)[0] == 'delivery to node' and list(stages)[-1] == 'delivery to client'
+        assert {'handover', 'decode', 'preprocess', 'network', 'post: points',
+                'message: depth', 'publish: points'} <= set(stages)
+        assert 'message: confidence' not in stages  # nobody subscribes to it
+        assert node['model_only_p50_ms'] > 0 and node['node_over_model'] > 0
+    pipelines = {r['backend']: r for r in results['pipeline']}
+    assert set(pipelines) == {'pipeline (torch)', 'pipeline (fast)'}
+    for row in pipelines.values():
+        assert row['count'] == 2 and row['p50_ms'] > 0 and row['model_only_p50_ms'] > 0
+        assert row['topics'] == ['depth', 'depth/camera_info', 'points']
+        assert {'decode', 'network', 'post: points', 'message: points'} <= \
+            set(row['stages_p50_ms'])
     assert rows['fast']['first_call_ms'] > 0
     soak = results['soak']
     assert soak['sent'] >= 60 and soak['completed'] >= 1  # 30 Hz for 3 s
@@ -184,6 +197,7 @@ def test_quick_run_writes_json_and_table(tmp_path, capsys):
     assert set(cameras) == {'one process', 'one process per camera'}
     for row in cameras.values():
         assert row['cameras'] == 2 and row['count'] + row['lost'] == 4 and row['count'] >= 1
+        assert 'network' in row['stages_p50_ms']
         assert row['total_fps'] > 0 and row['rss_mib'] > 100
     assert cameras['one process']['processes'] == 1
     assert cameras['one process per camera']['processes'] == 2
@@ -191,6 +205,9 @@ def test_quick_run_writes_json_and_table(tmp_path, capsys):
     assert '| 2 | one process per camera | 2 |' in table
     assert '| msfusion_r18 | 32×96 | reference |' in table and 'Soak: msfusion_r18' in table
     assert '| msfusion_r18 | 32×96 | node (fast) |' in table
+    assert '| stage | pipeline (torch), 32×96 | pipeline (fast), 32×96 | node (torch), 32×96 |' \
+        in table and '| **end to end p50** |' in table
+    assert 'node end to end (fast) p50' in table and 'in-process pipeline (fast) p50' in table
     assert table in capsys.readouterr().out
 
 

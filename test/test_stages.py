@@ -77,10 +77,10 @@ def test_the_pipeline_marks_each_stage_of_what_it_makes(topics):
     result = pipeline.process(image, info, topics, clock)
     assert result.clock is clock
     names = [name for name, _ in clock.marks]
-    want = ['start', 'decode', 'rectify', 'post: depth', 'post: confidence', 'post: points',
-            'message: depth', 'message: points']
+    want = ['start', 'decode', 'rectify', 'post: back-project', 'post: depth',
+            'post: confidence', 'post: points', 'message: depth', 'message: points']
     if topics == ALL_TOPICS:
-        want[5:5] = ['post: colorized']
+        want[6:6] = ['post: colorized']
         want[-1:-1] = ['message: confidence', 'message: colorized']
     assert names == want
     times = [at for _, at in clock.marks[1:]]

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from mono_depth_ros.core import stages
 from mono_depth_ros.core.geometry import backproject, check_intrinsics, mask_depth
 
 Intrinsics = tuple[float, float, float, float]
@@ -135,6 +136,7 @@ class DepthEstimator(abc.ABC):
                                         bool(confidence), request)
         if points is None:
             points = prediction_points(predictions[0], *request)
+            stages.mark('post: back-project')
         return predictions[0], points
 
     def warm_up(self, batch_sizes: Sequence[int] = (1,)) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual name
 
+from mono_depth_ros.core import stages
 from mono_depth_ros.core.constants import IMAGENET_MEAN, IMAGENET_STD
 from mono_depth_ros.inference.estimator import DepthEstimator, PointsRequest, Prediction
 
@@ -100,7 +101,9 @@ class BatchEstimator(DepthEstimator):
             batch = torch.cat([normalize_resize(
                 torch.from_numpy(np.ascontiguousarray(image)).to(self.tensor_device)[None],
                 self.input_size) for image in images]).contiguous()
+            stages.mark('preprocess')
             depth, conf, beyond = self._maps(batch, confidence and self.has_confidence)
+            stages.mark('network')
             predictions = []
             for i, (image, scale) in enumerate(zip(images, scales, strict=True)):
                 image_depth, image_conf = image_maps(
@@ -109,6 +112,7 @@ class BatchEstimator(DepthEstimator):
                 predictions.append(Prediction(
                     image_depth.cpu().numpy(),
                     None if image_conf is None else image_conf.cpu().numpy()))
+            stages.mark('post: resize')
         return predictions, None
 
     @abc.abstractmethod
