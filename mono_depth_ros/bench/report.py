@@ -208,6 +208,16 @@ def own_cost_lines(results: dict) -> list[str]:
     return lines
 
 
+def stage_order(stage: str) -> int:
+    """Where a stage goes in the table: the order of a frame's way (STAGE_NOTES), publishing
+    before delivery to the client, unknown stages last (sorted() keeps their order)."""
+    order = [name for name in STAGE_NOTES if name != 'delivery to client']
+    if stage in order:
+        return order.index(stage)
+    return len(order) + (0 if stage.startswith('publish: ') else
+                         1 if stage == 'delivery to client' else 2)
+
+
 def stage_lines(results: dict) -> list[str]:
     """The stage table: p50 (ms) per stage of every run that has stages (pipeline, node and
     several-camera rows), with how each stage is measured."""
@@ -221,7 +231,8 @@ def stage_lines(results: dict) -> list[str]:
     runs = [(name, r) for name, r in runs if r.get('stages_p50_ms')]
     if not runs:
         return []
-    names = dict.fromkeys(stage for _, r in runs for stage in r['stages_p50_ms'])
+    names = sorted(dict.fromkeys(stage for _, r in runs for stage in r['stages_p50_ms']),
+                   key=stage_order)
     lines = ['Stages (p50 ms per stage over the frames; p50s do not add up to the end-to-end '
              'p50 exactly). Node rows: the node publishes when each stage of a frame ended '
              '(`stage_times`), the client adds its send and arrival times, all on '
