@@ -117,3 +117,37 @@ def test_release_checkpoint_is_fp16_weights_only_and_loads_strictly(tmp_path, tr
     assert not list(tmp_path.glob('big.pt*'))  # nothing half-written is left
     assert release.main(['--checkpoint', str(tmp_path / 'none.pt'),
                          '--out', str(tmp_path / 'x.pt')]) == 1
+
+
+def _unet(*edits: str, name: str | None = None):
+    """A unet_r18 with decoder edits (key=value) and the name given (default: the config's)."""
+    config = load_model_config('unet_r18')
+    for edit in edits:
+        key, value = edit.split('=')
+        config['decoder'][key] = [int(v) for v in value.split(',')]
+    config['name'] = name or config['name']
+    return build_model(config, load_pretrained=False)
+
+
+def test_a_network_that_is_not_the_named_config_it_claims_is_refused(tmp_path):
+    path = save_checkpoint(tmp_path / 'claims.pt', _unet('channels=64,32,16,8,4'))
+    with pytest.raises(CheckpointError, match=r"calls its network 'unet_r18' but holds another "
+                       r"one: decoder.channels: \[64, 32, 16, 8, 4\] here, \[256, 128, 64, 32, "
+                       r"16\] in the named config 'unet_r18'"):
+        load_model(path)
+    path = save_checkpoint(tmp_path / 'listed.pt', _unet('channels=256,128,64,32,16',
+                                                         name='unet_r18+decoder.channels'))
+    with pytest.raises(CheckpointError, match='decoder.channels: named as edited but equal'):
+        load_model(path)
+
+
+def test_networks_named_after_what_they_hold_load(tmp_path):
+    edited = _unet('channels=64,32,16,8,4', name='unet_r18+decoder.channels')
+    assert load_model(save_checkpoint(tmp_path / 'a.pt', edited)).config['name'] == (
+        'unet_r18+decoder.channels')
+    own = _unet('channels=64,32,16,8,4', name='my_small_unet')   # a config file of one's own
+    assert load_model(save_checkpoint(tmp_path / 'b.pt', own)).config['name'] == 'my_small_unet'
+    config = load_model_config('unet_r18')                        # head and camera are free
+    config.update(bins=16, beyond_range=True, max_depth=60.0, canonical_focal=300.0)
+    assert load_model(save_checkpoint(tmp_path / 'c.pt', build_model(
+        config, load_pretrained=False))).config['name'] == 'unet_r18'

@@ -30,7 +30,12 @@ from mono_depth_ros.datasets.synth import CameraSpec, generate_world  # noqa: E4
 from mono_depth_ros.evaluation.evaluate import resize_prediction  # noqa: E402
 from mono_depth_ros.inference.backends import load_estimator  # noqa: E402
 from mono_depth_ros.networks import build_model, load_model_config  # noqa: E402
-from mono_depth_ros.networks.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from mono_depth_ros.networks.build import network_differences  # noqa: E402
+from mono_depth_ros.networks.checkpoint import (  # noqa: E402
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+)
 from mono_depth_ros.tools import (  # noqa: E402
     bag_gt,
     evaluate,
@@ -49,7 +54,7 @@ FRAMES = 8                                  # train 4, val 2, test 2 (contiguous
 INPUT = [64, 224]                           # the tiny network input of the release
 CANONICAL = KITTI_INTRINSICS[0] * INPUT[1] / 1242   # KITTI's camera at that input width
 CONFIG = 'config/train/own_bag_finetune.yaml'
-RELEASED = 'msfusion_r18_paper'  # the network of models/msfusion_r18.pt (its model card)
+RELEASED = 'msfusion_r18'  # the network of models/msfusion_r18.pt (its model card)
 NETWORK = f'encoder.random_init=true, beyond_range=true, canonical_focal={CANONICAL}'
 QUIET = [f'model.overrides=[{NETWORK}]',
          f'data.input_size={INPUT}', 'data.num_workers=0', 'train.batch_size=2',
@@ -238,21 +243,20 @@ def test_synth_camera_options_are_checked(tmp_path, capsys):
     assert CameraSpec(focal=None, height=1.65).is_kitti()
 
 
-def test_the_shipped_release_loads_through_the_fine_tune_config(repo_root):
-    # models/msfusion_r18.pt predates the redesign: the fine-tune config names its network
-    # (msfusion_r18_paper), and a checkpoint made before bins_stride existed compares with the
-    # key's default.
-    experiment = load_experiment(repo_root / CONFIG)
+@pytest.mark.parametrize('path', [CONFIG, 'config/train/real_few_frames_finetune.yaml'])
+def test_the_shipped_release_loads_through_the_fine_tune_configs(repo_root, path):
+    """The release holds the default network under its own name; the fine-tune configs build it,
+    and the paper's network is refused naming the keys that differ."""
+    experiment = load_experiment(repo_root / path)
     config = resolve_model_config(experiment)
-    assert config['name'] == RELEASED
-    saved = load_checkpoint(repo_root / experiment['model']['init_checkpoint'])['model_config']
-    assert 'bins_stride' not in saved and saved['name'] == 'msfusion_r18'
+    release = repo_root / experiment['model']['init_checkpoint']
+    assert config['name'] == RELEASED == load_checkpoint(release)['model_config']['name']
+    assert network_differences(load_model(release).config, load_model_config(RELEASED)) == []
     model = build_model(config, load_pretrained=False)
-    info = load_init_weights(model, repo_root / experiment['model']['init_checkpoint'], config)
-    assert info['release'] and model.out_stride == 1 and model.bins_stride == 1
-    default = resolve_model_config(load_experiment(repo_root / CONFIG,
-                                                   ['model.config=msfusion_r18']))
-    with pytest.raises(ConfigError, match=r'decoder.channels: \[256, 128, 64, 32, 16\] in the '
-                                          r'checkpoint, \[256, 128, 64, 32\] in the training'):
-        load_init_weights(build_model(default, load_pretrained=False),
-                          repo_root / experiment['model']['init_checkpoint'], default)
+    info = load_init_weights(model, release, config)
+    assert info['release'] and model.bins_stride == 2
+    paper = resolve_model_config(load_experiment(repo_root / path,
+                                                 ['model.config=msfusion_r18_paper']))
+    with pytest.raises(ConfigError, match=r'decoder.channels: \[256, 128, 64, 32\] in the '
+                                          r'checkpoint, \[256, 128, 64, 32, 16\] in the training'):
+        load_init_weights(build_model(paper, load_pretrained=False), release, paper)

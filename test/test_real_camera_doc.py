@@ -26,7 +26,17 @@ def test_the_study_table_is_the_results_file():
 
 def test_the_per_frame_table_is_the_results_file():
     runs = {run['run']: run for run in RESULTS}
-    before, after = runs['shipped'], runs['stage2_no_scale']
-    for frame, value in before['real_per_frame_abs_rel'].items():
-        row = f'| {frame} | {value:.3f} | {after["real_per_frame_abs_rel"][frame]:.3f} |'
+    columns = [runs[name]['real_per_frame_abs_rel']
+               for name in ('previous_release', 'stage2_no_scale', 'release')]
+    assert len(columns[0]) == 18
+    for frame in columns[0]:
+        row = f'| {frame} | ' + ' | '.join(f'{column[frame]:.3f}' for column in columns) + ' |'
         assert row in DOC, frame
+
+
+def test_the_release_row_is_the_model_card():
+    release = {run['run']: run for run in RESULTS}['release']
+    card = (ROOT / 'models' / 'msfusion_r18.md').read_text()
+    real = release['real']
+    assert (f'| this release | {real["abs_rel"]:.3f} | {real["a1"]:.3f} | {real["rmse"]:.2f} | '
+            f'{real["scale"]:.3f} | {real["ms_abs_rel"]:.3f} |') in card

@@ -163,3 +163,18 @@ def edited_name(config: Mapping, named: Mapping) -> str:
     """The name a network carries: the named config's, plus '+key' for each edited network key."""
     edited = [line.split(':', 1)[0] for line in network_differences(config, named)]
     return '+'.join([str(named['name']), *edited])
+
+
+def claim_differences(config: Mapping) -> list[str]:
+    """Where a network differs from the named config its name claims, beyond the '+key' edits
+    the name lists; [] for a name that is no named config (a config file of your own)."""
+    base, *edited = str(config['name']).split('+')
+    models = available_models()
+    if base not in models:
+        return []
+    named = validate_model_config(load_yaml(models[base]))
+    found = network_differences(config, named)
+    unlisted = [line for line in found if line.split(':', 1)[0] not in edited]
+    listed_equal = sorted(set(edited) - {line.split(':', 1)[0] for line in found})
+    return unlisted + [f'{key}: named as edited but equal to the named config'
+                       for key in listed_equal]

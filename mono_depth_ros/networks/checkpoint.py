@@ -17,6 +17,7 @@ from torch import nn
 from mono_depth_ros.core.config import ConfigError
 from mono_depth_ros.core.paths import atomic_output
 from mono_depth_ros.networks import build_model
+from mono_depth_ros.networks.build import claim_differences
 
 CHECKPOINT_FORMAT = 'mono_depth_ros/checkpoint/v1'
 REQUIRED_KEYS = ('format', 'model_config', 'input_size', 'depth_range', 'state_dict', 'extra')
@@ -88,14 +89,23 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = 'cpu') -> nn.Module:
-    """Rebuild the checkpoint's model (no ImageNet file needed), load weights strictly, eval."""
+    """Rebuild the checkpoint's model (no ImageNet file needed), load weights strictly, eval.
+
+    CheckpointError where the network differs from the named config its name claims.
+    """
     data = load_checkpoint(path)
     config = dict(data['model_config'])
     config['input_size'] = list(data['input_size'])
     try:
         model = build_model(config, load_pretrained=False)
+        claimed = claim_differences(config)
     except (ConfigError, ValueError) as error:
         raise CheckpointError(f'checkpoint {path} has an invalid model config: {error}') from error
+    if claimed:
+        raise CheckpointError(
+            f'checkpoint {path} calls its network {config["name"]!r} but holds another one: '
+            + '; '.join(claimed) + '. Rename it after what it holds (training does: '
+            "'msfusion_r18+decoder.dilated_blocks') or rebuild it from the named config")
     try:
         model.load_state_dict(data['state_dict'], strict=True)
     except RuntimeError as error:
