@@ -40,3 +40,14 @@ def test_the_release_row_is_the_model_card():
     real = release['real']
     assert (f'| this release | {real["abs_rel"]:.3f} | {real["a1"]:.3f} | {real["rmse"]:.2f} | '
             f'{real["scale"]:.3f} | {real["ms_abs_rel"]:.3f} |') in card
+
+
+def test_the_few_frames_table_is_its_results_file():
+    few = json.loads((ROOT / 'docs' / 'real_camera' / 'few_frames.json').read_text())
+    assert len(few['rows']) == 2
+    for run in few['rows']:
+        name = Path(run['trained_on']).stem.replace('real_object_', '')
+        scored = Path(run['scored_on']).stem.replace('real_object_', '')
+        cells = [f'{run[key]["abs_rel"]:.3f} / {run[key]["a1"]:.3f}'
+                 for key in ('release', 'fine_tuned', 'fine_tuned_on_its_training_frames')]
+        assert f'| {name} (9) | {scored} (9) | ' + ' | '.join(cells) + ' |' in DOC, name
