@@ -5,7 +5,7 @@ import threading
 from output_golden import ALL_TOPICS, BENCH_TOPICS, FormulaEstimator, frame_messages
 import pytest
 
-from mono_depth_ros.bench.node_bench import frame_stages, summarize_stages
+from mono_depth_ros.bench.node_bench import frame_stages
 from mono_depth_ros.bench.report import markdown
 from mono_depth_ros.core import stages
 from mono_depth_ros.core.stages import recording, stage_durations, StageClock
@@ -13,6 +13,7 @@ from mono_depth_ros.inference.outputs import OutputSettings
 from mono_depth_ros.ros.depth_messages import stage_marks, stage_times_message
 from mono_depth_ros.ros.params import load_defaults
 from mono_depth_ros.ros.pipeline import FramePipeline
+from mono_depth_ros.timing.latency import summarize_stages
 
 
 def test_durations_are_differences_of_marks_and_repeated_stages_add_up():

@@ -20,9 +20,8 @@ from mono_depth_ros.bench.node_bench import (
     NodeRig,
     process_gpu_mib,
     process_rss_mib,
-    summarize_stages,
 )
-from mono_depth_ros.timing.latency import summarize_latency
+from mono_depth_ros.timing.latency import summarize_latency, summarize_stages
 
 LAYOUTS = ('one process', 'one process per camera')
 

@@ -24,7 +24,12 @@ from mono_depth_ros.bench.pipeline_bench import bench_messages
 from mono_depth_ros.core.stages import stage_durations
 from mono_depth_ros.ros import node_process
 from mono_depth_ros.ros.stamps import header_ns, NS_PER_S, set_stamp
-from mono_depth_ros.timing.latency import drift, paired_speedup, summarize_latency
+from mono_depth_ros.timing.latency import (
+    drift,
+    paired_speedup,
+    summarize_latency,
+    summarize_stages,
+)
 
 # The stages the client measures itself, around the node's own (ros.depth_messages stage_times).
 DELIVERY_TO_NODE = 'delivery to node'
@@ -207,16 +212,6 @@ def frame_stages(sent: float, node_marks: list[tuple[str, float]], arrived: floa
     marks = [('sent', sent), (DELIVERY_TO_NODE, node_marks[0][1]), *node_marks[1:],
              (DELIVERY_TO_CLIENT, arrived)]
     return {stage: 1000.0 * seconds for stage, seconds in stage_durations(marks).items()}
-
-
-def summarize_stages(frames: list[dict[str, float]]) -> dict[str, float]:
-    """p50 (ms) per stage over frames (a stage missing from a frame counts as 0), in the order
-    the stages first appear."""
-    names: dict[str, None] = {}
-    for frame in frames:
-        names.update(dict.fromkeys(frame))
-    return {name: float(np.median([frame.get(name, 0.0) for frame in frames]))
-            for name in names}
 
 
 class NodeRig:

@@ -51,3 +51,13 @@ def paired_speedup(reference_ms: list[float], other_ms: list[float]) -> float:
     if np.any(other <= 0) or np.any(reference <= 0):
         raise ValueError('paired latencies must be > 0 ms')
     return float(np.median(reference / other))
+
+
+def summarize_stages(frames: list[dict[str, float]]) -> dict[str, float]:
+    """p50 (ms) per stage over frames (a stage missing from a frame counts as 0), in the order
+    the stages first appear."""
+    names: dict[str, None] = {}
+    for frame in frames:
+        names.update(dict.fromkeys(frame))
+    return {name: float(np.median([frame.get(name, 0.0) for frame in frames]))
+            for name in names}

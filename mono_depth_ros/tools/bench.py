@@ -15,6 +15,11 @@ import sys
 import torch
 from tqdm import tqdm
 
+from mono_depth_ros.bench.pipeline_bench import (
+    bench_estimator,
+    bench_pipeline,
+    model_only_call,
+)
 from mono_depth_ros.bench.report import (
     compute_ratios,
     pair_ratio_row,
@@ -142,9 +147,9 @@ def run_node(args: argparse.Namespace, device: str, out_dir: str) -> tuple[list,
                                      extra=[f'backend:={backend}'])
         with NodeUnderTest(command, namespace, image, log_path=log) as node:
             if not args.no_node:
+                estimator = bench_estimator(model, size, backend, device, args.precision)
                 summary = node.closed_loop(args.node_frames, warmup=1,
-                                           between=model_only_call(model, size, backend,
-                                                                   device, args.precision))
+                                           between=model_only_call(estimator, size))
                 rows.append({'model': model, 'input_size': list(size),
                              'backend': f'node ({backend})', **summary})
             if soak_run == (model, size, backend):
@@ -154,31 +159,11 @@ def run_node(args: argparse.Namespace, device: str, out_dir: str) -> tuple[list,
     return rows, soak
 
 
-def model_only_call(model: str, size: tuple[int, int], backend: str, device: str,
-                    precision: str):
-    """The model-only call the node rows alternate with: predict_batch of an image at the
-    network input on the node's backend, computing what the node's default parameters need
-    (confidence while min_confidence > 0), in this process."""
-    from mono_depth_ros.inference.backends import create_estimator
-    from mono_depth_ros.inference.outputs import needs_confidence, OutputSettings
-    from mono_depth_ros.ros.params import load_defaults
-    from mono_depth_ros.timing.model_timing import build_bench_model
-
-    estimator = create_estimator(build_bench_model(model), backend, device, precision,
-                                 tuple(size))
-    confidence = needs_confidence(False, OutputSettings.from_params(load_defaults()))
-    image = bench_image(tuple(size))
-    estimator.warm_up()
-    return lambda: estimator.predict_batch([image], confidence=confidence)
-
-
 def run_pipeline(args: argparse.Namespace, device: str) -> list[dict]:
     """In-process pipeline rows: one per node run (model, size, backend); none with
     --no-node."""
     if args.no_node:
         return []
-    from mono_depth_ros.bench.pipeline_bench import bench_pipeline
-
     runs = [(m, s, b) for m in args.models for s in args.node_sizes for b in args.node_backends]
     return [bench_pipeline(model, tuple(size), tuple(args.camera_size), backend, device,
                            args.precision, args.iters, args.warmup)
