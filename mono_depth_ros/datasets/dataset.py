@@ -265,6 +265,4 @@ class LidarFrameDataset(DepthDataset):
         """Return the untransformed (RGB image, lidar depth, K) of one frame."""
         frame = self.entries[index]
         image = read_image(frame.image_path)
-        depth = frame.ground_truth(image.shape[:2])
-        fx, fy, cx, cy = frame.intrinsics()
-        return image, depth, np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], dtype=np.float64)
+        return image, frame.ground_truth(image.shape[:2]), frame.projection[:, :3].copy()

@@ -159,9 +159,14 @@ def network_differences(config: Mapping, named: Mapping) -> list[str]:
                               NAMED_FREE_KEYS, ('here', f'in the named config {named["name"]!r}'))
 
 
+def difference_key(line: str) -> str:
+    """The dotted key a line of config_differences is about."""
+    return line.split(':', 1)[0]
+
+
 def edited_name(config: Mapping, named: Mapping) -> str:
     """The name a network carries: the named config's, plus '+key' for each edited network key."""
-    edited = [line.split(':', 1)[0] for line in network_differences(config, named)]
+    edited = [difference_key(line) for line in network_differences(config, named)]
     return '+'.join([str(named['name']), *edited])
 
 
@@ -172,9 +177,9 @@ def claim_differences(config: Mapping) -> list[str]:
     models = available_models()
     if base not in models:
         return []
-    named = validate_model_config(load_yaml(models[base]))
+    named = load_model_config(models[base])
     found = network_differences(config, named)
-    unlisted = [line for line in found if line.split(':', 1)[0] not in edited]
-    listed_equal = sorted(set(edited) - {line.split(':', 1)[0] for line in found})
+    unlisted = [line for line in found if difference_key(line) not in edited]
+    listed_equal = sorted(set(edited) - {difference_key(line) for line in found})
     return unlisted + [f'{key}: named as edited but equal to the named config'
                        for key in listed_equal]

@@ -153,10 +153,9 @@ class FramePipeline:
         if len(frames) == 1:
             frame = frames[0]
             with recording(frame.clock):
-                outputs = [estimate_outputs(self.estimator, frame.rgb, frame.intrinsics,
-                                            settings[0], confidence=confidence[0],
-                                            valid=frame.valid)]
-                return [frame_result(frame, outputs[0])]
+                return [frame_result(frame, estimate_outputs(
+                    self.estimator, frame.rgb, frame.intrinsics, settings[0],
+                    confidence=confidence[0], valid=frame.valid))]
         batch = StageClock() if any(clock is not None for clock in clocks) else None
         if batch is not None:
             batch.mark('other cameras')
