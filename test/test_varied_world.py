@@ -31,7 +31,8 @@ def test_varied_streets_hold_vans_trucks_hedges_walls_and_people():
     mixed = [plan_drive(5, drive, 3, 'mixed').scene.look for drive in (1, 2, 3, 4)]
     assert [look is None for look in mixed] == [True, False, True, False]
     assert mixed[1].sky == plan_drive(5, 2, 3, 'varied').scene.look.sky
-    with pytest.raises(ValueError, match=r"world must be one of \('basic', 'varied', 'mixed'\)"):
+    with pytest.raises(ValueError, match=r"world must be one of \('basic', 'varied', 'mixed', "
+                       r"'roadside'\)"):
         plan_drive(5, 1, 3, 'fancy')
     assert len(STREET_KINDS) == 3
 

@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help='basic: the first streets and look; varied: city, residential and '
                              'rural streets with vans, trucks, hedges, walls and people, random '
                              'palettes, skies, light and exposure; mixed: odd drives basic, even '
-                             'drives varied (default basic)')
+                             'drives varied; roadside: odd drives narrow streets (facades, '
+                             'gardens, hedges and parked cars close by), even drives varied and '
+                             'basic by turns (default basic)')
     car = parser.add_argument_group(
         'camera', "another car's left camera (image_02); the defaults are KITTI's, and the "
         "lidar stays KITTI's; the calibration files describe the camera rendered")

@@ -52,7 +52,8 @@ def generate_world(out_dir: str | os.PathLike, drives: int = 1, frames: int = 4,
     into the calibration files too; None or the defaults: KITTI's, byte for byte.
     world: 'basic' streets and look, 'varied' (synth.varied: city, residential and rural
     streets, vans, trucks, hedges, people; random palettes, skies, light and exposure), or
-    'mixed' (odd drives basic, even drives varied).
+    'mixed' (odd drives basic, even drives varied) or 'roadside' (odd drives narrow streets,
+    synth.narrow; even ones varied and basic by turns).
     progress, if given, is called once per rendered frame. Same seed → identical bytes.
     """
     _check(drives, frames, seed, val_fraction, test_fraction)

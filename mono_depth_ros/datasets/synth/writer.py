@@ -16,6 +16,7 @@ from mono_depth_ros.datasets.kitti import read_calib_file
 from mono_depth_ros.datasets.kitti.io import KITTI_FILES
 from mono_depth_ros.datasets.kitti.splits import split_counts
 from mono_depth_ros.datasets.synth.camera import CameraSpec, velo_to_car, write_calibration
+from mono_depth_ros.datasets.synth.narrow import build_narrow_scene
 from mono_depth_ros.datasets.synth.raycast import CameraGrid, LIDAR_ELEVATIONS_DEG, LidarGrid
 from mono_depth_ros.datasets.synth.render import render_camera, scan_lidar
 from mono_depth_ros.datasets.synth.scene import build_scene, Scene
@@ -26,8 +27,9 @@ CALIB_FILES = ('calib_cam_to_cam.txt', 'calib_velo_to_cam.txt', 'calib_imu_to_ve
 CALIB_DIR = KITTI_FILES / 'calib' / DATE
 FRAME_PERIOD = 0.1          # seconds (10 Hz)
 START_TIME = datetime(2011, 9, 26, 13, 2, 25, 964389)
-# The first streets and look; varied.py's; or the two by turns (odd drives basic, even varied).
-WORLDS = ('basic', 'varied', 'mixed')
+# The first streets and look; varied.py's; the two by turns (odd drives basic, even varied); or
+# roadside: narrow.py's streets on odd drives, varied and basic by turns on the even ones.
+WORLDS = ('basic', 'varied', 'mixed', 'roadside')
 
 
 class Rig:
@@ -132,18 +134,27 @@ class DrivePlan:
         return np.array([0.0, 0.0, self.speed * self.times[frame]])
 
 
-def plan_drive(seed: int, drive: int, frames: int, world: str = 'basic') -> DrivePlan:
-    """Lay out drive number drive (1-based) of a world ('basic' or 'varied' streets and
-    looks, or 'mixed': odd drives basic, even ones varied; WORLDS); same arguments → same plan."""
+def street_builder(world: str, drive: int) -> Callable[..., Scene]:
+    """The function that lays out drive number drive (1-based) of a world (WORLDS)."""
     if world not in WORLDS:
         raise ValueError(f'world must be one of {WORLDS}, got {world!r}')
+    if world == 'roadside':
+        return build_narrow_scene if drive % 2 else (
+            build_varied_scene if drive % 4 == 0 else build_scene)
+    varied = world == 'varied' or (world == 'mixed' and drive % 2 == 0)
+    return build_varied_scene if varied else build_scene
+
+
+def plan_drive(seed: int, drive: int, frames: int, world: str = 'basic') -> DrivePlan:
+    """Lay out drive number drive (1-based) of a world ('basic' or 'varied' streets and
+    looks, 'mixed': odd drives basic, even ones varied, or 'roadside': odd drives narrow, even
+    ones varied and basic by turns; WORLDS); same arguments → same plan."""
+    build = street_builder(world, drive)
     rng = np.random.default_rng([seed, drive])
     speed = float(rng.uniform(8.5, 11.5))
     stamps = _timestamps(rng, START_TIME + timedelta(minutes=7 * drive), frames)
     moments = [datetime.strptime(stamp[:26], '%Y-%m-%d %H:%M:%S.%f') for stamp in stamps]
     times = np.array([(m - moments[0]).total_seconds() for m in moments])
-    varied = world == 'varied' or (world == 'mixed' and drive % 2 == 0)
-    build = build_varied_scene if varied else build_scene
     scene = build(rng, -60.0, speed * times[-1] + 320.0, float(times[-1]) + 1.0)
     return DrivePlan(f'{DATE}/{DATE}_drive_{drive:04d}_sync', scene, speed, stamps, times)
 
