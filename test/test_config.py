@@ -31,6 +31,12 @@ def test_load_yaml_rejects_non_mapping_and_bad_yaml(tmp_path):
         load_yaml(tmp_path / 'bad.yaml')
 
 
+def test_load_yaml_names_a_binary_file_such_as_a_checkpoint(tmp_path):
+    (tmp_path / 'model.pt').write_bytes(b'PK\x03\x04\x80\xff\xfe binary')
+    with pytest.raises(ConfigError, match=r'model.pt is not UTF-8 text \(a checkpoint'):
+        load_yaml(tmp_path / 'model.pt')
+
+
 def test_unknown_key_lists_valid_keys():
     expected = r"unknown key\(s\) \['lr_x'\] in train; valid keys are: \['batch_size', 'lr'\]"
     with pytest.raises(ConfigError, match=expected):

@@ -21,6 +21,9 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
             data = yaml.safe_load(stream)
     except yaml.YAMLError as error:
         raise ConfigError(f'config file {path} is not valid YAML: {error}') from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f'config file {path} is not UTF-8 text (a checkpoint or another '
+                          f'binary file?): {error}') from error
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
