@@ -27,7 +27,7 @@ def test_the_study_table_is_the_results_file():
 def test_the_per_frame_table_is_the_results_file():
     runs = {run['run']: run for run in RESULTS}
     columns = [runs[name]['real_per_frame_abs_rel']
-               for name in ('previous_release', 'stage2_no_scale', 'release')]
+               for name in ('previous_release', 'first_release', 'release')]
     assert len(columns[0]) == 18
     for frame in columns[0]:
         row = f'| {frame} | ' + ' | '.join(f'{column[frame]:.3f}' for column in columns) + ' |'
