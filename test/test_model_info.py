@@ -4,6 +4,8 @@ import json
 
 import torch
 
+from mono_depth_ros.networks import build_model, load_model_config
+from mono_depth_ros.networks.checkpoint import save_release
 from mono_depth_ros.networks.profile import count_flops
 from mono_depth_ros.tools import model_info
 
@@ -34,3 +36,16 @@ def test_flops_count_two_per_multiply_accumulate():
 def test_unknown_model_is_an_error(capsys):
     assert model_info.main(['no_such_model', '--no-flops']) == 1
     assert "unknown model 'no_such_model'" in capsys.readouterr().err
+
+
+def test_a_checkpoint_reports_the_network_it_holds(tmp_path, capsys):
+    config = load_model_config('unet_r18')
+    config['beyond_range'] = True                 # a head the named config lacks
+    save_release(tmp_path / 'mine.pt', build_model(config, load_pretrained=False))
+    assert model_info.main([str(tmp_path / 'mine.pt'), 'unet_r18', '--no-flops', '--json']) == 0
+    mine, named = json.loads(capsys.readouterr().out)
+    assert mine['name'] == named['name'] == 'unet_r18'
+    assert mine['parameters'] > named['parameters']     # its beyond-range head counts
+    (tmp_path / 'broken.pt').write_bytes(b'not a checkpoint')
+    assert model_info.main([str(tmp_path / 'broken.pt'), '--no-flops']) == 1
+    assert 'broken.pt is corrupt' in capsys.readouterr().err

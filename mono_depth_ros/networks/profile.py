@@ -1,9 +1,12 @@
 """Size and cost of a network: parameters and FLOPs (what mono-depth-model-info prints)."""
 
+import os
+
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from mono_depth_ros.networks.build import build_model, load_model_config
+from mono_depth_ros.networks.checkpoint import load_checkpoint
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -22,8 +25,12 @@ def count_flops(model: torch.nn.Module, height: int, width: int) -> int:
 
 
 def model_info(name: str, height: int, width: int, flops: bool = True) -> dict:
-    """Parameters, FLOPs and heads of one named or YAML model config."""
-    config = load_model_config(name)
+    """Parameters, FLOPs and heads of one named or YAML model config, or of the network a
+    checkpoint (.pt, e.g. a release) holds."""
+    if name.endswith('.pt') or (os.path.isfile(name) and not name.endswith(('.yaml', '.yml'))):
+        config = load_checkpoint(name)['model_config']
+    else:
+        config = load_model_config(name)
     model = build_model(config, load_pretrained=False)
     info = {'name': config['name'], 'architecture': config['architecture'],
             'encoder': f'ResNet-{config["encoder"]["depth"]}',

@@ -1,4 +1,4 @@
-"""mono-depth-model-info: parameters and GFLOPs of every model config at a given input size."""
+"""mono-depth-model-info: parameters and GFLOPs of model configs or checkpoints at a size."""
 
 import argparse
 import json
@@ -9,6 +9,7 @@ from tqdm import tqdm
 from mono_depth_ros.core.config import ConfigError
 from mono_depth_ros.core.constants import KITTI_BENCHMARK_CROP
 from mono_depth_ros.networks import available_models
+from mono_depth_ros.networks.checkpoint import CheckpointError
 from mono_depth_ros.networks.profile import model_info
 
 
@@ -33,7 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description='Parameters and GFLOPs (FlopCounterMode: conv/matmul FLOPs = 2 x MACs, '
                     'batch 1) of model configs; every config in models/ by default.')
     parser.add_argument('models', nargs='*',
-                        help='model names (e.g. msfusion_r18) or YAML paths; default: all')
+                        help='model names (e.g. msfusion_r18), YAML paths or checkpoints (.pt, '
+                             'e.g. models/msfusion_r18.pt); default: every named config')
     parser.add_argument('--size', nargs=2, type=int, metavar=('H', 'W'),
                         default=list(KITTI_BENCHMARK_CROP),
                         help='input height and width (default: %(default)s)')
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in tqdm(names, desc='models', disable=args.json or len(names) < 2,
                          file=sys.stderr):
             rows.append(model_info(name, *args.size, flops=not args.no_flops))
-    except ConfigError as error:
+    except (ConfigError, CheckpointError) as error:
         print(f'error: {error}', file=sys.stderr)
         return 1
     print(json.dumps(rows, indent=2) if args.json else format_table(rows))
