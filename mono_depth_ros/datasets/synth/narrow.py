@@ -67,9 +67,7 @@ def _narrow_side(b: sc._Builder, rng: np.random.Generator, lay: sc.Layout, sign:
     kerb = lay.road_right if sign > 0 else lay.road_left
     outer = kerb + sign * lay.sidewalk
     base = sc.ROAD_Y - lay.kerb_height
-    xs = sorted((kerb, outer))
-    b.box((xs[0], base, z0), (xs[1], sc.ROAD_Y + 0.5, z1), vd.random_colour(rng, 0.15),
-          sc.SIDEWALK)
+    vd.sidewalk(b, rng, kerb, outer, base, z0, z1)
     _frontage(b, rng, outer, sign, z0, z1, base)
     z = z0 + rng.uniform(0, 10)
     while z < z1:                                    # street trees and bushes at the kerb
@@ -121,7 +119,5 @@ def build_narrow_scene(rng: np.random.Generator, z_start: float, z_end: float,
         z = z_start + rng.uniform(0, 40)
         while z < z_end - speed * duration:
             z += vd._vehicle(b, rng, x + rng.uniform(-0.2, 0.2), z, speed) + rng.uniform(20, 80)
-    azimuth, elevation = rng.uniform(-1.4, 1.4), rng.uniform(0.3, 1.1)
-    sun = np.array([np.sin(azimuth) * np.cos(elevation), -np.sin(elevation),
-                    np.cos(azimuth) * np.cos(elevation)])
+    sun = sc.sun_direction(rng.uniform(-1.4, 1.4), rng.uniform(0.3, 1.1))
     return b.scene(lay, sun, int(rng.integers(2**31)), vd.draw_look(rng))

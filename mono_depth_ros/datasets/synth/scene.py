@@ -85,6 +85,13 @@ class Scene:
         return self.box_lo + shift, self.box_hi + shift
 
 
+def sun_direction(azimuth: float, elevation: float) -> np.ndarray:
+    """Unit vector towards the sun (world axes: x right, y down, z forward) from its azimuth
+    (radians, 0 ahead, positive to the right) and elevation (radians above the horizon)."""
+    return np.array([np.sin(azimuth) * np.cos(elevation), -np.sin(elevation),
+                     np.cos(azimuth) * np.cos(elevation)])
+
+
 class _Builder:
     """Collects primitives while the street is laid out."""
 
@@ -217,7 +224,5 @@ def build_scene(rng: np.random.Generator, z_start: float, z_end: float,
         while z < z_end:
             _car(b, rng, x + rng.uniform(-0.3, 0.3), z, speed)
             z += rng.uniform(15, 45)
-    azimuth, elevation = rng.uniform(-1.2, 1.2), rng.uniform(0.5, 1.1)
-    sun = np.array([np.sin(azimuth) * np.cos(elevation), -np.sin(elevation),
-                    np.cos(azimuth) * np.cos(elevation)])
+    sun = sun_direction(rng.uniform(-1.2, 1.2), rng.uniform(0.5, 1.1))
     return b.scene(lay, sun, int(rng.integers(2**31)))

@@ -75,6 +75,15 @@ def random_colour(rng: np.random.Generator, saturation: float = 0.5) -> np.ndarr
     return np.clip((1 - mix) * grey + mix * hue, 0, 1).astype(np.float32)
 
 
+def sidewalk(b: sc._Builder, rng: np.random.Generator, kerb: float, outer: float, base: float,
+             z0: float, z1: float) -> None:
+    """Add a sidewalk of a random paving colour between x = kerb and x = outer, its top at
+    base, from z0 to z1."""
+    xs = sorted((kerb, outer))
+    b.box((xs[0], base, z0), (xs[1], sc.ROAD_Y + 0.5, z1), random_colour(rng, 0.15),
+          sc.SIDEWALK)
+
+
 def _vehicle(b: sc._Builder, rng: np.random.Generator, x: float, z: float,
              speed: float) -> float:
     """Add a car (70 %), van (20 %) or truck (10 %) with its rear at z; returns its length."""
@@ -136,9 +145,7 @@ def _side(b: sc._Builder, rng: np.random.Generator, lay: sc.Layout, kind: str, s
     outer = kerb + sign * lay.sidewalk
     base = sc.ROAD_Y - lay.kerb_height
     if lay.sidewalk > 0:
-        xs = sorted((kerb, outer))
-        b.box((xs[0], base, z0), (xs[1], sc.ROAD_Y + 0.5, z1), random_colour(rng, 0.15),
-              sc.SIDEWALK)
+        sidewalk(b, rng, kerb, outer, base, z0, z1)
     front = outer + sign * lay.setback
     if kind != 'rural':
         z = z0
@@ -216,7 +223,5 @@ def build_varied_scene(rng: np.random.Generator, z_start: float, z_end: float,
         z = z_start - speed * duration + rng.uniform(0, 20)
         while z < z_end:
             z += _vehicle(b, rng, x + rng.uniform(-0.3, 0.3), z, speed) + rng.uniform(8, 45)
-    azimuth, elevation = rng.uniform(-1.4, 1.4), rng.uniform(0.3, 1.1)
-    sun = np.array([np.sin(azimuth) * np.cos(elevation), -np.sin(elevation),
-                    np.cos(azimuth) * np.cos(elevation)])
+    sun = sc.sun_direction(rng.uniform(-1.4, 1.4), rng.uniform(0.3, 1.1))
     return b.scene(lay, sun, int(rng.integers(2**31)), draw_look(rng))
