@@ -53,6 +53,12 @@ from mono_depth_ros.datasets.kitti.splits import read_split, SplitEntry
 CROPS = ('benchmark', 'random', None)
 
 
+def check_gt_source(gt: str, sources: Sequence[str], where: str) -> None:
+    """Raise ValueError naming the choices when gt is not one of a data source's truths."""
+    if gt not in sources:
+        raise ValueError(f'gt must be one of {tuple(sources)} for {where}, got {gt!r}')
+
+
 class DepthDataset(Dataset):
     """Frames with an image, sparse ground-truth depth and intrinsics, cropped, resized and
     augmented for training; a subclass lists its entries and implements load(index).
@@ -165,8 +171,7 @@ class KittiDepthDataset(DepthDataset):
                  input_size: tuple[int, int] | None = None, crop: str | None = None,
                  augment: bool = False, seed: int = 0, gt: str = 'velodyne',
                  image_ext: str = '.png') -> None:
-        if gt not in GT_SOURCES:
-            raise ValueError(f'gt must be one of {GT_SOURCES}, got {gt!r}')
+        check_gt_source(gt, GT_SOURCES, 'KITTI raw')
         super().__init__(data_path, input_size, crop, augment, seed, 'KITTI data folder')
         self.entries = list(split) if isinstance(split, Sequence) and not isinstance(
             split, str) else read_split(split)
@@ -211,9 +216,7 @@ class BagGtDataset(DepthDataset):
                  split: str | os.PathLike | Sequence[BagGtEntry],
                  input_size: tuple[int, int] | None = None, crop: str | None = None,
                  augment: bool = False, seed: int = 0, gt: str = BAG_GT_SOURCES[0]) -> None:
-        if gt not in BAG_GT_SOURCES:
-            raise ValueError(f'gt must be one of {BAG_GT_SOURCES} for a bag-gt folder, '
-                             f'got {gt!r}')
+        check_gt_source(gt, BAG_GT_SOURCES, 'a bag-gt folder')
         super().__init__(data_path, input_size, crop, augment, seed,
                          'bag-gt folder (mono-depth-bag-gt --out)')
         if not is_bag_gt_folder(self.data_path):
@@ -249,9 +252,7 @@ class LidarFrameDataset(DepthDataset):
                  split: str | os.PathLike | Sequence[LidarFrame] = 'all',
                  input_size: tuple[int, int] | None = None, crop: str | None = None,
                  augment: bool = False, seed: int = 0, gt: str = LIDAR_FRAME_SOURCES[0]) -> None:
-        if gt not in LIDAR_FRAME_SOURCES:
-            raise ValueError(f'gt must be one of {LIDAR_FRAME_SOURCES} for real lidar frames, '
-                             f'got {gt!r}')
+        check_gt_source(gt, LIDAR_FRAME_SOURCES, 'real lidar frames')
         super().__init__(data_path, input_size, crop, augment, seed,
                          'real frames folder (KITTI object, tracking or KITTI-360 layout)')
         if isinstance(split, Sequence) and not isinstance(split, str):

@@ -139,6 +139,15 @@ class DepthEstimator(abc.ABC):
             stages.mark('post: back-project')
         return predictions[0], points
 
+    def _adopt_model(self, model: Any, input_size: Sequence[int] | None) -> None:
+        """Take a model's config, focal, heads and input size (input_size when given)."""
+        self.input_size = check_input_size(input_size if input_size is not None
+                                           else model.config['input_size'])
+        self.config = model.config
+        self.canonical_focal = float(model.config['canonical_focal'])
+        self.has_confidence = bool(model.has_confidence)
+        self.has_beyond = bool(model.has_beyond)
+
     def warm_up(self, batch_sizes: Sequence[int] = (1,)) -> None:
         """Run the network once per batch size on a grey image of its input size, so that
         the first frames do not pay for allocation, autotuning or compilation."""

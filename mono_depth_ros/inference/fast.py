@@ -28,7 +28,6 @@ import torch
 from mono_depth_ros.core import stages
 from mono_depth_ros.core.geometry import check_intrinsics, check_stride
 from mono_depth_ros.inference.estimator import (
-    check_input_size,
     DepthEstimator,
     PointsRequest,
     Prediction,
@@ -141,12 +140,7 @@ class FastDepthEstimator(DepthEstimator):
                  compile: bool = False):  # noqa: A002 - the word users know from torch.compile
         self.device = resolve_device(device)
         self.precision, self.autocast_dtype = precision, autocast_dtype(precision, self.device)
-        self.input_size = check_input_size(input_size if input_size is not None
-                                           else model.config['input_size'])
-        self.config = model.config
-        self.canonical_focal = float(model.config['canonical_focal'])
-        self.has_confidence = bool(model.has_confidence)
-        self.has_beyond = bool(model.has_beyond)
+        self._adopt_model(model, input_size)
         cuda = self.device.type == 'cuda'
         self.channels_last = bool(channels_last)
         self.model = (fold_batch_norm(model) if fold_bn else model).to(self.device).eval()

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from mono_depth_ros.inference.estimator import check_input_size
 from mono_depth_ros.inference.network import autocast_dtype, BatchEstimator, Maps, resolve_device
 
 
@@ -24,12 +23,7 @@ class ReferenceEstimator(BatchEstimator):
         self.autocast_dtype = autocast_dtype(precision, self.device)
         self.precision = precision
         self.model = model.to(self.device).eval()
-        self.input_size = check_input_size(input_size if input_size is not None
-                                           else model.config['input_size'])
-        self.config = model.config
-        self.canonical_focal = float(model.config['canonical_focal'])
-        self.has_confidence = bool(model.has_confidence)
-        self.has_beyond = bool(model.has_beyond)
+        self._adopt_model(model, input_size)
 
     def _maps(self, batch: torch.Tensor, confidence: bool) -> Maps:
         """The model's forward pass under autocast when a reduced precision is set."""
